@@ -1,0 +1,256 @@
+#pragma once
+// The typed configuration: what cohort.yaml says, after parsing and validation.
+// Every object remembers where it was written, so later checks (and the
+// controller) can name the place in their messages.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/units.hpp"
+
+namespace cohort::config {
+
+using namespace std::chrono_literals;
+
+struct source_location {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+};
+
+// One problem in a configuration: printed as "file:line:column: message".
+struct diagnostic {
+  source_location where;
+  std::string message;
+  std::string to_string() const;
+};
+
+// ---------------------------------------------------------------- gateway
+struct tls_config {
+  std::string certificate;
+  std::string private_key;
+};
+
+struct listener_config {
+  std::string name;
+  host_port address;
+  std::optional<tls_config> tls;
+  source_location where;
+};
+
+struct limits_config {
+  std::uint64_t max_header_bytes = 65536;  // request line + headers -> 431 above
+  std::uint32_t max_headers = 100;         // header count -> 431 above
+  std::uint64_t max_body_bytes = 0;        // 0: unlimited (bodies are streamed) -> 413 above
+  duration header_timeout = 10s;           // first byte to end of head -> 408
+  duration idle_timeout = 60s;             // keep-alive idle, and any stalled body read/write
+  duration drain_timeout = 15s;            // SIGTERM: in-flight requests get this long
+};
+
+enum class access_log_mode { off, sampled, all };
+
+struct access_log_config {
+  access_log_mode mode = access_log_mode::off;
+  double sample_ratio = 0.01;  // with mode sampled: "1%"
+};
+
+struct gateway_config {
+  std::vector<listener_config> listeners;
+  unsigned workers = 0;         // 0: auto, one per core
+  std::string decision_header;  // empty: off
+  limits_config limits;
+  access_log_config access_log;
+};
+
+struct admin_config {
+  host_port address{"127.0.0.1", 9901};
+  std::string token_file;  // empty: none (then the address must be loopback)
+  source_location where;
+};
+
+struct state_config {
+  std::string store = "sqlite:cohort-state.db";  // or etcd://host:port/prefix
+  source_location where;
+};
+
+// ---------------------------------------------------------------- services
+enum class lb_policy { least_request, round_robin };
+
+struct subset_config {
+  std::string name;
+  std::vector<host_port> endpoints;
+  source_location where;
+};
+
+struct service_config {
+  std::string name;
+  std::vector<subset_config> subsets;
+  duration connect_timeout = 1s;
+  duration request_timeout = 15s;  // request sent -> response head received
+  lb_policy lb = lb_policy::least_request;
+  source_location where;
+};
+
+// ---------------------------------------------------------------- matching
+enum class match_kind { exact, prefix, suffix, regex, present, absent, semver };
+
+// A test on one named value of a request: a header, a cookie or a query parameter.
+struct field_match {
+  std::string name;     // header names compare case-insensitively
+  match_kind kind = match_kind::present;
+  std::string value;    // unused for present/absent; an RE2 pattern for regex;
+                        // a range such as "<5.2.0" or ">=5.2.0 <6" for semver
+  bool invert = false;  // negate the result
+  source_location where;
+};
+
+// Every listed condition must hold (AND); an empty match matches everything.
+struct request_match {
+  std::string host;  // exact, case-insensitive, port ignored; "*.example.com" for a suffix
+  std::optional<std::string> path_exact;
+  std::optional<std::string> path_prefix;
+  std::optional<std::string> path_regex;  // RE2, full match against the path
+  std::vector<std::string> methods;       // any of
+  std::vector<field_match> headers;
+  std::vector<field_match> cookies;
+  std::vector<field_match> query;
+  std::vector<std::string> users;  // user keys (cohorts only)
+  source_location where;
+};
+
+struct route_config {
+  std::string name;
+  request_match match;
+  std::string service;
+  source_location where;
+};
+
+// ---------------------------------------------------------------- rollouts
+enum class key_source_kind { header, cookie, jwt_claim, query, client_ip };
+
+struct key_source {
+  key_source_kind kind = key_source_kind::header;
+  std::string name;  // header / cookie / claim / parameter name; empty for client_ip
+  source_location where;
+};
+
+enum class anonymous_policy { cookie, random, stable };
+
+struct session_config {
+  std::vector<key_source> key;
+  anonymous_policy anonymous = anonymous_policy::cookie;
+  std::string cookie_name = "cohort_uid";
+  duration cookie_max_age = std::chrono::hours(24 * 365);
+};
+
+enum class pin_target { none, canary, stable };
+
+struct cohort_config {
+  std::string name;
+  request_match match;
+  pin_target pin = pin_target::none;  // none: joins the canary when a step adds it
+  source_location where;
+};
+
+enum class step_kind { cohort, weight, pause };
+
+struct step_config {
+  step_kind kind = step_kind::weight;
+  std::string cohort;              // step_kind::cohort
+  basis_points weight = 0;         // step_kind::weight
+  std::optional<duration> pause;   // step_kind::pause; nullopt = manual
+  source_location where;
+};
+
+struct prometheus_query {
+  std::string address;  // http://127.0.0.1:9090
+  std::string query;    // PromQL, must yield one float
+};
+
+// A threshold check. Values are in the metric's unit: a ratio 0..1 for
+// success-rate / error-rate ("99%" -> 0.99), seconds for latency-* ("500ms" ->
+// 0.5), a count for requests, the raw value for prometheus metrics.
+struct metric_check {
+  std::string name;  // success-rate, error-rate, latency-p50|p90|p99|p999, requests, or any name with prometheus
+  std::optional<double> min;
+  std::optional<double> max;
+  std::optional<prometheus_query> prometheus;
+  source_location where;
+};
+
+struct judge_config {
+  std::string method = "mann-whitney";
+  double pass = 95;      // score >= pass: pass
+  double marginal = 75;  // marginal <= score < pass: marginal; below: fail
+  double confidence = 0.98;
+  source_location where;
+};
+
+struct sequential_config {
+  double alpha = 0.01;
+  double tolerance = 0.0;  // canary may be this much worse (relative) without counting as a regression
+  source_location where;
+};
+
+struct analysis_config {
+  duration interval = 15s;
+  std::uint32_t threshold = 5;          // failed checks before rollback
+  std::uint64_t min_requests = 1000;    // canary requests per step before it may advance
+  duration no_data_deadline = 10min;    // a step without traffic holds this long, then fails
+  std::vector<metric_check> metrics;
+  std::optional<judge_config> judge;
+  std::optional<sequential_config> sequential;
+};
+
+enum class webhook_type {
+  confirm_rollout,
+  pre_rollout,
+  rollout,
+  confirm_promotion,
+  post_rollout,
+  rollback,
+  event
+};
+
+struct webhook_config {
+  webhook_type type = webhook_type::event;
+  std::string name;  // defaults to the type's name
+  std::string url;
+  duration timeout = 5s;
+  source_location where;
+};
+
+enum class promotion_mode { automatic, manual };
+
+struct rollout_config {
+  std::string name;
+  std::string service;
+  std::string stable = "stable";  // subset names of the service
+  std::string canary = "canary";
+  std::string baseline;           // empty: no baseline
+  std::string revision;           // a change restarts the rollout from step 0
+  std::string salt;               // empty: the bucket seed is XXH3_64bits(name)
+  session_config session;
+  std::vector<cohort_config> cohorts;
+  basis_points weight = 0;  // starting share when there are no steps
+  std::vector<step_config> steps;
+  analysis_config analysis;
+  std::vector<webhook_config> webhooks;
+  promotion_mode promotion = promotion_mode::automatic;
+  source_location where;
+};
+
+// ---------------------------------------------------------------- the file
+struct config {
+  std::string source_file;
+  gateway_config gateway;
+  admin_config admin;
+  state_config state;
+  std::vector<service_config> services;
+  std::vector<route_config> routes;
+  std::vector<rollout_config> rollouts;
+};
+
+}  // namespace cohort::config
