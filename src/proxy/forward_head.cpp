@@ -1,0 +1,302 @@
+#include "proxy/forward_head.hpp"
+
+#include <array>
+#include <charconv>
+
+namespace cohort::proxy {
+
+using http::iequals;
+
+namespace {
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, end);
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(": ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+// Calls fn for each comma-separated token of a list field value, trimmed.
+template <class Fn>
+void for_each_token(std::string_view list, Fn&& fn) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view token = list.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+      token.remove_prefix(1);
+    }
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+      token.remove_suffix(1);
+    }
+    if (!token.empty()) {
+      fn(token);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// A field named by a Connection header is hop-by-hop too (RFC 9110 7.6.1).
+bool nominated_by_connection(const std::vector<http::header>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "connection")) {
+      continue;
+    }
+    bool found = false;
+    for_each_token(h.value, [&](std::string_view token) {
+      if (iequals(token, name)) {
+        found = true;
+      }
+    });
+    if (found) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool has_connection_header(const std::vector<http::header>& headers) {
+  for (const auto& h : headers) {
+    if (iequals(h.name, "connection")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name) {
+  static constexpr std::array<std::string_view, 10> names = {
+      "connection",          "keep-alive", "proxy-connection", "te",
+      "transfer-encoding",   "upgrade",    "proxy-authenticate", "proxy-authorization",
+      "content-length",      "expect"};
+  for (const auto n : names) {
+    if (iequals(name, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_upstream_request_head(std::string& out, const http::request_head& req,
+                                  const upstream_request_options& opts) {
+  const bool check_nominated = has_connection_header(req.headers);
+  out.append(req.method);
+  out.push_back(' ');
+  // Absolute-form targets become origin-form for the upstream.
+  if (!req.target.empty() && req.target.front() == '/') {
+    out.append(req.target);
+  } else {
+    out.append(req.path.empty() ? std::string_view("/") : req.path);
+    if (!req.query.empty()) {
+      out.push_back('?');
+      out.append(req.query);
+    }
+  }
+  out.append(" HTTP/1.1\r\n");
+
+  bool host_seen = false;
+  std::string_view forwarded_for_first;
+  bool forwarded_for_many = false;
+  for (const auto& h : req.headers) {
+    if (is_hop_by_hop(h.name) || (check_nominated && nominated_by_connection(req.headers, h.name))) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-for")) {
+      // Merged into one field below, the client's address last.
+      if (forwarded_for_first.empty()) {
+        forwarded_for_first = h.value;
+      } else {
+        forwarded_for_many = true;
+      }
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-proto")) {
+      continue;
+    }
+    if (!opts.traceparent.empty() && iequals(h.name, "traceparent")) {
+      continue;
+    }
+    if (iequals(h.name, "host")) {
+      host_seen = true;
+    }
+    append_field(out, h.name, h.value);
+  }
+  if (!host_seen) {
+    append_field(out, "Host", req.host.empty() ? opts.fallback_host : req.host);
+  }
+  out.append("X-Forwarded-For: ");
+  if (!forwarded_for_first.empty()) {
+    if (forwarded_for_many) {
+      for (const auto& h : req.headers) {
+        if (iequals(h.name, "x-forwarded-for")) {
+          out.append(h.value);
+          out.append(", ");
+        }
+      }
+    } else {
+      out.append(forwarded_for_first);
+      out.append(", ");
+    }
+  }
+  out.append(opts.client_ip);
+  out.append("\r\n");
+  append_field(out, "X-Forwarded-Proto", opts.proto);
+  out.append(req.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  if (!opts.traceparent.empty()) {
+    append_field(out, "traceparent", opts.traceparent);
+  }
+  switch (req.framing) {
+    case http::body_framing::content_length:
+      out.append("Content-Length: ");
+      append_number(out, req.content_length);
+      out.append("\r\n");
+      break;
+    case http::body_framing::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case http::body_framing::none:
+    case http::body_framing::until_close:
+      break;
+  }
+  out.append("\r\n");
+}
+
+void append_downstream_response_head(std::string& out, const http::response_head& resp,
+                                     const downstream_response_options& opts) {
+  const bool check_nominated = has_connection_header(resp.headers);
+  out.append("HTTP/1.1 ");
+  append_number(out, resp.status);
+  out.push_back(' ');
+  out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
+  out.append("\r\n");
+  for (const auto& h : resp.headers) {
+    if (is_hop_by_hop(h.name) ||
+        (check_nominated && nominated_by_connection(resp.headers, h.name))) {
+      continue;
+    }
+    append_field(out, h.name, h.value);
+  }
+  out.append(resp.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  if (!opts.decision_header.empty()) {
+    append_field(out, opts.decision_header, opts.decision_value);
+  }
+  if (!opts.set_cookie.empty()) {
+    append_field(out, "Set-Cookie", opts.set_cookie);
+  }
+  switch (opts.body) {
+    case downstream_body::content_length:
+      out.append("Content-Length: ");
+      append_number(out, opts.content_length);
+      out.append("\r\n");
+      break;
+    case downstream_body::chunked:
+      out.append("Transfer-Encoding: chunked\r\n");
+      break;
+    case downstream_body::none:
+      // A 204/304/HEAD answer keeps the upstream's declared length when it had one.
+      if (resp.framing == http::body_framing::content_length || resp.status == 304) {
+        if (const auto* cl = resp.find("content-length")) {
+          append_field(out, "Content-Length", cl->value);
+        }
+      }
+      break;
+    case downstream_body::until_close:
+      break;
+  }
+  if (opts.close) {
+    out.append("Connection: close\r\n");
+  } else if (opts.client_http10) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+void append_local_response(std::string& out, unsigned status, std::string_view content_type,
+                           std::string_view body, bool close, bool client_http10) {
+  out.append("HTTP/1.1 ");
+  append_number(out, status);
+  out.push_back(' ');
+  out.append(reason_phrase(status));
+  out.append("\r\nServer: cohort\r\n");
+  if (!content_type.empty()) {
+    append_field(out, "Content-Type", content_type);
+  }
+  out.append("Content-Length: ");
+  append_number(out, body.size());
+  out.append("\r\n");
+  if (close) {
+    out.append("Connection: close\r\n");
+  } else if (client_http10) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+  out.append(body);
+}
+
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+}  // namespace cohort::proxy

@@ -1,0 +1,511 @@
+#include "proxy/h1_session.hpp"
+
+#include <array>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "http/chunked.hpp"
+#include "http/parser.hpp"
+#include "net/flat_buffer.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/forward_head.hpp"
+#include "proxy/upstream_exchange.hpp"
+#include "routing/decision.hpp"
+
+namespace cohort::proxy {
+
+namespace asio = net::asio;
+using net::awaitable;
+using net::deadline_kind;
+using net::error_code;
+using net::use_nothrow;
+
+namespace {
+
+constexpr std::size_t read_chunk = 16384;
+constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view crlf = "\r\n";
+
+enum class head_outcome { ok, closed, parse_error, timeout };
+enum class send_outcome { ok, client_failed, upstream_failed, bad_body, too_large };
+
+class h1_session final : public drainable {
+ public:
+  h1_session(net::tcp::socket socket, worker_context& worker, const listener_info& listener)
+      : client_(std::move(socket)), worker_(worker), listener_(listener),
+        dog_(worker.io()), in_(read_chunk) {
+    error_code ec;
+    const auto peer = client_.remote_endpoint(ec);
+    client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
+    client_.set_option(net::tcp::no_delay(true), ec);
+    worker_.add_connection(this);
+  }
+  ~h1_session() override { worker_.remove_connection(this); }
+
+  awaitable<void> run() {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (serve() && dog_.run([this] { cancel_all(); }));
+  }
+
+  void on_drain() override {
+    if (idle_) {
+      error_code ec;
+      client_.cancel(ec);
+    }
+  }
+
+ private:
+  void cancel_all() {
+    error_code ec;
+    client_.cancel(ec);
+    if (exchange_ != nullptr && exchange_->socket() != nullptr) {
+      exchange_->socket()->cancel(ec);
+    }
+  }
+
+  const config::limits_config& limits() { return worker_.snapshot()->source().gateway.limits; }
+
+  awaitable<void> serve() {
+    for (;;) {
+      http::parse_result pr;
+      const auto outcome = co_await read_head(pr);
+      idle_ = false;
+      if (outcome == head_outcome::closed) {
+        break;
+      }
+      if (outcome == head_outcome::timeout) {
+        co_await reject(408, "cohort: request head not received within the header timeout\n");
+        break;
+      }
+      if (outcome == head_outcome::parse_error) {
+        std::string body = "cohort: ";
+        body += http::to_string(pr.error);
+        body += '\n';
+        co_await reject(http::status_for(pr.error), body);
+        break;
+      }
+      if (!co_await handle_request(pr.consumed)) {
+        break;
+      }
+    }
+    error_code ec;
+    client_.shutdown(net::tcp::socket::shutdown_both, ec);
+    client_.close(ec);
+    dog_.stop();
+  }
+
+  awaitable<head_outcome> read_head(http::parse_result& pr) {
+    const auto& lim = limits();
+    const http::parse_limits parse_limits{lim.max_header_bytes, lim.max_headers};
+    idle_ = in_.empty();
+    if (in_.empty()) {
+      dog_.arm(lim.idle_timeout, deadline_kind::idle);
+    } else {
+      dog_.arm(lim.header_timeout, deadline_kind::header);
+    }
+    for (;;) {
+      if (!in_.empty()) {
+        pr = http::parse_request_head(in_.readable(), parse_limits, req_);
+        if (pr.status == http::parse_status::complete) {
+          co_return head_outcome::ok;
+        }
+        if (pr.status == http::parse_status::error) {
+          co_return head_outcome::parse_error;
+        }
+      } else if (worker_.draining()) {
+        co_return head_outcome::closed;
+      }
+      char* p = in_.prepare(read_chunk, lim.max_header_bytes + read_chunk);
+      if (in_.writable() == 0) {
+        pr.error = http::parse_error::head_too_large;
+        co_return head_outcome::parse_error;
+      }
+      const auto [ec, n] = co_await client_.async_read_some(asio::buffer(p, in_.writable()),
+                                                             use_nothrow);
+      if (ec || n == 0) {
+        if (dog_.expired() == deadline_kind::header) {
+          co_return head_outcome::timeout;
+        }
+        co_return head_outcome::closed;
+      }
+      if (in_.empty()) {
+        idle_ = false;
+        dog_.arm(lim.header_timeout, deadline_kind::header);
+      }
+      in_.commit(n);
+    }
+  }
+
+  awaitable<bool> write_client(std::span<const asio::const_buffer> buffers) {
+    dog_.arm(limits().idle_timeout, deadline_kind::client_io);
+    const auto [ec, n] = co_await asio::async_write(client_, buffers, use_nothrow);
+    (void)n;
+    co_return !ec;
+  }
+
+  awaitable<bool> write_client(std::string_view bytes) {
+    const std::array<asio::const_buffer, 1> one{asio::buffer(bytes)};
+    co_return co_await write_client(one);
+  }
+
+  // A local answer on a connection that stays usable.
+  awaitable<bool> respond(unsigned status, std::string_view body, bool close) {
+    out_.clear();
+    append_local_response(out_, status, "text/plain; charset=utf-8", body, close,
+                          req_.ver == http::version::http10);
+    const bool ok = co_await write_client(out_);
+    co_return ok && !close;
+  }
+
+  // A final answer to a request we will not read further: send it, then close
+  // gracefully (stop sending, drain what the client still sends for a moment)
+  // so the client reads the answer instead of a reset.
+  awaitable<void> reject(unsigned status, std::string_view body) {
+    dog_.reset_expired();
+    out_.clear();
+    append_local_response(out_, status, "text/plain; charset=utf-8", body, true);
+    if (!co_await write_client(out_)) {
+      co_return;
+    }
+    error_code ec;
+    client_.shutdown(net::tcp::socket::shutdown_send, ec);
+    dog_.arm(duration{1000}, deadline_kind::client_io);
+    std::array<char, 4096> sink;
+    std::size_t drained = 0;
+    while (drained < 1024 * 1024) {
+      const auto [rec, n] = co_await client_.async_read_some(asio::buffer(sink), use_nothrow);
+      if (rec || n == 0) {
+        break;
+      }
+      drained += n;
+    }
+  }
+
+  awaitable<bool> read_client_more() {
+    dog_.arm(limits().idle_timeout, deadline_kind::client_io);
+    char* p = in_.prepare(read_chunk, std::max<std::size_t>(in_.capacity(), 4 * read_chunk));
+    const auto [ec, n] =
+        co_await client_.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
+    if (ec || n == 0) {
+      co_return false;
+    }
+    in_.commit(n);
+    co_return true;
+  }
+
+  // Sends the request head (in out_) and the body to the upstream. The head's
+  // bytes have been consumed from in_ already.
+  awaitable<send_outcome> send_request(upstream_exchange& ex, http::body_framing framing,
+                                       std::uint64_t content_length) {
+    const std::uint64_t max_body = limits().max_body_bytes;
+    switch (framing) {
+      case http::body_framing::none:
+      case http::body_framing::until_close: {
+        const std::array<asio::const_buffer, 1> bufs{asio::buffer(out_)};
+        co_return co_await ex.send(bufs) ? send_outcome::ok : send_outcome::upstream_failed;
+      }
+      case http::body_framing::content_length: {
+        std::uint64_t left = content_length;
+        bool head_pending = true;
+        while (head_pending || left > 0) {
+          const auto take = std::min<std::uint64_t>(in_.size(), left);
+          const std::string_view data = in_.readable().substr(0, take);
+          std::array<asio::const_buffer, 2> bufs{asio::buffer(out_), asio::buffer(data)};
+          const std::span<const asio::const_buffer> to_send =
+              head_pending ? std::span<const asio::const_buffer>(bufs)
+                           : std::span<const asio::const_buffer>(bufs).subspan(1);
+          if (!data.empty() || head_pending) {
+            if (!co_await ex.send(to_send)) {
+              co_return send_outcome::upstream_failed;
+            }
+          }
+          head_pending = false;
+          in_.consume(take);
+          left -= take;
+          if (left > 0 && !co_await read_client_more()) {
+            co_return send_outcome::client_failed;
+          }
+        }
+        co_return send_outcome::ok;
+      }
+      case http::body_framing::chunked: {
+        http::chunked_decoder decoder({4096, limits().max_header_bytes});
+        std::uint64_t total = 0;
+        bool head_pending = true;
+        for (;;) {
+          const auto step = decoder.decode(in_.readable());
+          if (step.error) {
+            co_return send_outcome::bad_body;
+          }
+          if (!step.data.empty() || step.done) {
+            total += step.data.size();
+            if (max_body != 0 && total > max_body) {
+              co_return send_outcome::too_large;
+            }
+            chunk_head_.clear();
+            std::array<asio::const_buffer, 5> bufs;
+            std::size_t count = 0;
+            if (head_pending) {
+              bufs[count++] = asio::buffer(out_);
+            }
+            if (!step.data.empty()) {
+              http::append_chunk_header(chunk_head_, step.data.size());
+              bufs[count++] = asio::buffer(chunk_head_);
+              bufs[count++] = asio::buffer(step.data);
+              bufs[count++] = asio::buffer(crlf);
+            }
+            if (step.done) {
+              tail_.clear();
+              http::append_last_chunk(tail_, decoder.trailers());
+              bufs[count++] = asio::buffer(tail_);
+            }
+            if (!co_await ex.send(std::span<const asio::const_buffer>(bufs.data(), count))) {
+              co_return send_outcome::upstream_failed;
+            }
+            head_pending = false;
+          }
+          in_.consume(step.consumed);
+          if (step.done) {
+            co_return send_outcome::ok;
+          }
+          if (step.need_more || step.consumed == 0) {
+            if (!co_await read_client_more()) {
+              co_return send_outcome::client_failed;
+            }
+          }
+        }
+      }
+    }
+    co_return send_outcome::ok;
+  }
+
+  awaitable<bool> handle_request(std::size_t head_size) {
+    const auto& current = worker_.snapshot();
+    if (snap_.get() != current.get()) {
+      snap_ = current;
+    }
+    const routing::snapshot& snap = *snap_;
+    const auto& gateway = snap.source().gateway;
+
+    const routing::request_view view{req_.method, req_.path, req_.query, req_.host,
+                                     req_.headers, client_ip_};
+    const routing::decision d = routing::decide(view, snap, worker_.random());
+
+    const bool head_request = req_.method == "HEAD";
+    const bool client10 = req_.ver == http::version::http10;
+    const bool has_body = req_.framing != http::body_framing::none;
+    const auto framing = req_.framing;
+    const auto content_length = req_.content_length;
+    bool keep_alive = req_.keep_alive && !worker_.draining();
+
+    if (d.kind == routing::reason_kind::no_route) {
+      in_.consume(head_size);
+      std::string body = "cohort: no route for ";
+      body.append(req_.host).append(req_.path).append("\n");
+      co_return co_await respond(404, body, !keep_alive || has_body);
+    }
+    if (gateway.limits.max_body_bytes != 0 && framing == http::body_framing::content_length &&
+        content_length > gateway.limits.max_body_bytes) {
+      co_await reject(413, "cohort: request body larger than the limit\n");
+      co_return false;
+    }
+
+    upstream_exchange ex(worker_, dog_);
+    exchange_ = &ex;
+    const auto& service = snap.services()[static_cast<std::size_t>(d.service)];
+    const auto& subset = service.subsets[d.subset];
+    if (const auto err = co_await ex.open(snap, static_cast<std::size_t>(d.service), d.subset);
+        err != exchange_error::none) {
+      in_.consume(head_size);
+      exchange_ = nullptr;
+      co_return co_await respond(status_for(err), failure_body(service, subset, ex, err),
+                                 !keep_alive || has_body);
+    }
+
+    if (req_.expect_continue && has_body) {
+      if (!co_await write_client(continue_100)) {
+        exchange_ = nullptr;
+        co_return false;
+      }
+    }
+    out_.clear();
+    const upstream_request_options opts{client_ip_, listener_.proto,
+                                        ex.endpoint() ? ex.endpoint()->key : "", {}};
+    append_upstream_request_head(out_, req_, opts);
+    in_.consume(head_size);  // req_ views stay readable until in_ moves (the next read)
+
+    auto sent = co_await send_request(ex, framing, content_length);
+    auto err = exchange_error::none;
+    if (sent == send_outcome::ok) {
+      err = co_await ex.read_head(head_request);
+    }
+    // A pooled connection the upstream closed while idle: one retry on a fresh
+    // connection, only when the request can be replayed (no body).
+    if (!has_body && ex.may_retry() &&
+        (sent == send_outcome::upstream_failed || err == exchange_error::closed_early)) {
+      err = co_await ex.reopen();
+      if (err == exchange_error::none) {
+        sent = co_await send_request(ex, framing, content_length);
+        if (sent == send_outcome::ok) {
+          err = co_await ex.read_head(head_request);
+        }
+      }
+    }
+    switch (sent) {
+      case send_outcome::ok:
+        break;
+      case send_outcome::client_failed:
+        exchange_ = nullptr;
+        co_return false;
+      case send_outcome::bad_body:
+        exchange_ = nullptr;
+        co_await reject(400, "cohort: invalid chunked request body\n");
+        co_return false;
+      case send_outcome::too_large:
+        exchange_ = nullptr;
+        co_await reject(413, "cohort: request body larger than the limit\n");
+        co_return false;
+      case send_outcome::upstream_failed:
+        err = dog_.expired() == deadline_kind::upstream_io ? exchange_error::response_timeout
+                                                           : exchange_error::send_failed;
+        break;
+    }
+    if (err != exchange_error::none) {
+      exchange_ = nullptr;
+      dog_.reset_expired();
+      // The request body was consumed only if sending succeeded.
+      const bool body_unread = has_body && sent != send_outcome::ok;
+      co_return co_await respond(status_for(err), failure_body(service, subset, ex, err),
+                                 !keep_alive || body_unread);
+    }
+
+    const bool ok = co_await relay_response(ex, d, head_request, client10, keep_alive);
+    exchange_ = nullptr;
+    co_return ok;
+  }
+
+  std::string failure_body(const routing::service& service, const routing::subset& subset,
+                           const upstream_exchange& ex, exchange_error err) {
+    std::string body = "cohort: upstream error: service '";
+    body += service.name;
+    body += "' subset '";
+    body += subset.name;
+    body += "'";
+    if (ex.endpoint() != nullptr) {
+      body += " endpoint ";
+      body += ex.endpoint()->key;
+    }
+    body += ": ";
+    body += to_string(err);
+    body += '\n';
+    return body;
+  }
+
+  awaitable<bool> relay_response(upstream_exchange& ex, const routing::decision& d,
+                                 bool head_request, bool client10, bool keep_alive) {
+    const auto& rh = ex.head();
+    const auto& gateway = snap_->source().gateway;
+    downstream_response_options opts;
+    if (head_request || rh.framing == http::body_framing::none) {
+      opts.body = downstream_body::none;
+    } else if (rh.framing == http::body_framing::content_length) {
+      opts.body = downstream_body::content_length;
+      opts.content_length = rh.content_length;
+    } else if (client10) {
+      opts.body = downstream_body::until_close;
+      keep_alive = false;
+    } else {
+      opts.body = downstream_body::chunked;
+    }
+    opts.close = !keep_alive;
+    opts.client_http10 = client10;
+    std::array<char, 128> reason;
+    if (!gateway.decision_header.empty()) {
+      opts.decision_header = gateway.decision_header;
+      opts.decision_value = {reason.data(), d.format_reason(reason.data(), reason.size())};
+    }
+    std::string cookie;
+    if (d.new_anonymous_id_len > 0 && d.rollout >= 0) {
+      const auto& session =
+          snap_->source().rollouts[static_cast<std::size_t>(d.rollout)].session;
+      cookie = session.cookie_name;
+      cookie += '=';
+      cookie += d.new_anonymous_id_view();
+      cookie += "; Path=/; Max-Age=";
+      cookie += std::to_string(
+          std::chrono::duration_cast<std::chrono::seconds>(session.cookie_max_age).count());
+      cookie += "; HttpOnly; SameSite=Lax";
+      opts.set_cookie = cookie;
+    }
+    out_.clear();
+    append_downstream_response_head(out_, rh, opts);
+
+    const bool chunked_out = opts.body == downstream_body::chunked;
+    bool head_pending = true;
+    for (;;) {
+      response_piece piece;
+      if (opts.body == downstream_body::none) {
+        piece.done = true;  // nothing to relay (HEAD answers keep the upstream's body unread)
+      } else {
+        piece = co_await ex.read_body();
+      }
+      if (piece.failed) {
+        co_return false;  // mid-body failure: closing is the only honest signal left
+      }
+      std::array<asio::const_buffer, 5> bufs;
+      std::size_t count = 0;
+      if (head_pending) {
+        bufs[count++] = asio::buffer(out_);
+      }
+      if (!piece.data.empty()) {
+        if (chunked_out) {
+          chunk_head_.clear();
+          http::append_chunk_header(chunk_head_, piece.data.size());
+          bufs[count++] = asio::buffer(chunk_head_);
+          bufs[count++] = asio::buffer(piece.data);
+          bufs[count++] = asio::buffer(crlf);
+        } else {
+          bufs[count++] = asio::buffer(piece.data);
+        }
+      }
+      if (piece.done && chunked_out) {
+        tail_.clear();
+        http::append_last_chunk(tail_, ex.trailers());
+        bufs[count++] = asio::buffer(tail_);
+      }
+      if (count > 0 &&
+          !co_await write_client(std::span<const asio::const_buffer>(bufs.data(), count))) {
+        co_return false;
+      }
+      head_pending = false;
+      if (piece.done) {
+        break;
+      }
+    }
+    ex.finish();
+    co_return keep_alive;
+  }
+
+  net::tcp::socket client_;
+  worker_context& worker_;
+  const listener_info& listener_;
+  net::watchdog dog_;
+  net::flat_buffer in_;
+  std::string out_;
+  std::string chunk_head_;
+  std::string tail_;
+  http::request_head req_;
+  std::shared_ptr<const routing::snapshot> snap_;
+  std::string client_ip_;
+  upstream_exchange* exchange_ = nullptr;
+  bool idle_ = false;
+};
+
+}  // namespace
+
+awaitable<void> serve_h1(net::tcp::socket socket, worker_context& worker,
+                         const listener_info& listener) {
+  h1_session session(std::move(socket), worker, listener);
+  co_await session.run();
+}
+
+}  // namespace cohort::proxy

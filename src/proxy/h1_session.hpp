@@ -1,0 +1,22 @@
+#pragma once
+// One downstream HTTP/1.1 connection: read a request head, decide, forward,
+// stream the response back, and loop while keep-alive holds.
+
+#include <string>
+
+#include "net/asio.hpp"
+#include "proxy/worker_context.hpp"
+
+namespace cohort::proxy {
+
+struct listener_info {
+  std::string name;
+  std::string proto = "http";  // X-Forwarded-Proto
+};
+
+// Serves the connection until it closes. The socket is taken by value so it
+// lives in the coroutine frame.
+net::awaitable<void> serve_h1(net::tcp::socket socket, worker_context& worker,
+                              const listener_info& listener);
+
+}  // namespace cohort::proxy

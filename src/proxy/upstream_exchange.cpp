@@ -1,0 +1,243 @@
+#include "proxy/upstream_exchange.hpp"
+
+namespace cohort::proxy {
+
+namespace asio = net::asio;
+using net::deadline_kind;
+using net::use_nothrow;
+
+namespace {
+constexpr std::size_t read_chunk = 16384;
+constexpr std::size_t max_response_head = 65536;
+}  // namespace
+
+unsigned status_for(exchange_error e) {
+  switch (e) {
+    case exchange_error::no_endpoint:
+      return 503;
+    case exchange_error::connect_timeout:
+    case exchange_error::response_timeout:
+      return 504;
+    default:
+      return 502;
+  }
+}
+
+std::string_view to_string(exchange_error e) {
+  switch (e) {
+    case exchange_error::none:
+      return "ok";
+    case exchange_error::no_endpoint:
+      return "no endpoint available";
+    case exchange_error::connect_refused:
+      return "connection refused";
+    case exchange_error::connect_timeout:
+      return "connect timed out";
+    case exchange_error::connect_failed:
+      return "connect failed";
+    case exchange_error::send_failed:
+      return "sending the request failed";
+    case exchange_error::response_timeout:
+      return "no response within the request timeout";
+    case exchange_error::bad_response:
+      return "invalid response";
+    case exchange_error::closed_early:
+      return "connection closed before a response";
+    case exchange_error::body_failed:
+      return "response body failed";
+  }
+  return "error";
+}
+
+upstream_exchange::upstream_exchange(worker_context& worker, net::watchdog& dog)
+    : worker_(worker), dog_(dog), in_(read_chunk) {}
+
+upstream_exchange::~upstream_exchange() { drop_connection(); }
+
+void upstream_exchange::drop_connection() {
+  if (counted_outstanding_ && endpoint_ != nullptr) {
+    --endpoint_->outstanding;
+    counted_outstanding_ = false;
+  }
+  if (conn_) {
+    worker_.pool().release(std::move(conn_), false);
+  }
+}
+
+net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& snap,
+                                                      std::size_t service, std::size_t subset) {
+  service_ = &snap.services()[service];
+  idle_timeout_ = snap.source().gateway.limits.idle_timeout;
+  endpoint_ = worker_.pool().pick(service, subset, service_->lb);
+  if (endpoint_ == nullptr) {
+    co_return exchange_error::no_endpoint;
+  }
+  ++endpoint_->outstanding;
+  counted_outstanding_ = true;
+  auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout);
+  if (!acquired.conn) {
+    switch (acquired.failure) {
+      case upstream::connect_failure::refused:
+        co_return exchange_error::connect_refused;
+      case upstream::connect_failure::timeout:
+        co_return exchange_error::connect_timeout;
+      default:
+        co_return exchange_error::connect_failed;
+    }
+  }
+  conn_ = std::move(acquired.conn);
+  co_return exchange_error::none;
+}
+
+net::awaitable<exchange_error> upstream_exchange::reopen() {
+  if (conn_) {
+    worker_.pool().release(std::move(conn_), false);
+  }
+  in_.consume(in_.size());
+  received_any_ = false;
+  auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout);
+  if (!acquired.conn) {
+    co_return acquired.failure == upstream::connect_failure::timeout
+        ? exchange_error::connect_timeout
+        : (acquired.failure == upstream::connect_failure::refused ? exchange_error::connect_refused
+                                                                  : exchange_error::connect_failed);
+  }
+  conn_ = std::move(acquired.conn);
+  co_return exchange_error::none;
+}
+
+net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {
+  dog_.arm(service_->request_timeout, deadline_kind::upstream_io);
+  const auto [ec, n] = co_await asio::async_write(conn_->socket, buffers, use_nothrow);
+  (void)n;
+  co_return !ec;
+}
+
+net::awaitable<bool> upstream_exchange::read_more() {
+  char* p = in_.prepare(read_chunk, max_response_head + read_chunk);
+  if (in_.writable() == 0) {
+    co_return false;
+  }
+  const auto [ec, n] =
+      co_await conn_->socket.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
+  if (ec || n == 0) {
+    co_return false;
+  }
+  in_.commit(n);
+  received_any_ = true;
+  bytes_received_ += n;
+  co_return true;
+}
+
+net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
+  const http::parse_limits limits{max_response_head, 200};
+  dog_.arm(service_->request_timeout, deadline_kind::upstream_response);
+  for (;;) {
+    if (!in_.empty()) {
+      const auto r = http::parse_response_head(in_.readable(), limits, head_request, head_);
+      if (r.status == http::parse_status::error) {
+        co_return exchange_error::bad_response;
+      }
+      if (r.status == http::parse_status::complete) {
+        if (head_.status >= 100 && head_.status < 200 && head_.status != 101) {
+          in_.consume(r.consumed);  // interim response: 100 Continue was answered by us
+          continue;
+        }
+        in_.consume(r.consumed);
+        // The head's views point into in_; nothing may move in_ until the
+        // caller has written the head out (read_body keeps unread bytes in place).
+        switch (head_.framing) {
+          case http::body_framing::content_length:
+            body_left_ = head_.content_length;
+            body_done_ = body_left_ == 0;
+            break;
+          case http::body_framing::none:
+            body_done_ = true;
+            break;
+          default:
+            body_done_ = false;
+        }
+        chunked_.reset();
+        co_return exchange_error::none;
+      }
+    }
+    if (!co_await read_more()) {
+      if (dog_.expired() == deadline_kind::upstream_response) {
+        co_return exchange_error::response_timeout;
+      }
+      co_return in_.empty() ? exchange_error::closed_early : exchange_error::bad_response;
+    }
+  }
+}
+
+net::awaitable<response_piece> upstream_exchange::read_body() {
+  for (;;) {
+    if (body_done_) {
+      co_return response_piece{{}, true, false};
+    }
+    switch (head_.framing) {
+      case http::body_framing::content_length:
+        if (!in_.empty()) {
+          const auto take = std::min<std::uint64_t>(in_.size(), body_left_);
+          const std::string_view data = in_.readable().substr(0, take);
+          in_.consume(take);
+          body_left_ -= take;
+          body_done_ = body_left_ == 0;
+          co_return response_piece{data, false, false};
+        }
+        break;
+      case http::body_framing::chunked:
+        if (!in_.empty()) {
+          const auto step = chunked_.decode(in_.readable());
+          if (step.error) {
+            co_return response_piece{{}, false, true};
+          }
+          in_.consume(step.consumed);
+          if (step.done) {
+            body_done_ = true;
+          }
+          if (!step.data.empty() || step.done) {
+            co_return response_piece{step.data, false, false};
+          }
+          if (step.consumed > 0 && !step.need_more) {
+            continue;
+          }
+        }
+        break;
+      case http::body_framing::until_close:
+        if (!in_.empty()) {
+          const std::string_view data = in_.readable();
+          in_.consume(data.size());
+          co_return response_piece{data, false, false};
+        }
+        break;
+      case http::body_framing::none:
+        body_done_ = true;
+        continue;
+    }
+    dog_.arm(idle_timeout_, deadline_kind::upstream_io);
+    if (!co_await read_more()) {
+      if (head_.framing == http::body_framing::until_close && dog_.expired() == deadline_kind::none) {
+        body_done_ = true;
+        conn_->reused = false;
+        continue;
+      }
+      co_return response_piece{{}, false, true};
+    }
+  }
+}
+
+void upstream_exchange::finish() {
+  if (counted_outstanding_ && endpoint_ != nullptr) {
+    --endpoint_->outstanding;
+    counted_outstanding_ = false;
+  }
+  if (!conn_) {
+    return;
+  }
+  const bool reusable = body_done_ && head_.keep_alive &&
+                        head_.framing != http::body_framing::until_close && in_.empty();
+  worker_.pool().release(std::move(conn_), reusable);
+}
+
+}  // namespace cohort::proxy

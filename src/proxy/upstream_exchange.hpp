@@ -1,0 +1,99 @@
+#pragma once
+// The upstream half of forwarding one request, independent of the downstream
+// protocol: pick an endpoint of the decided subset, get a connection, send the
+// request, read the response head and body pieces. An HTTP/1.1 session drives
+// it today; an HTTP/2 stream will drive the same object.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "http/chunked.hpp"
+#include "http/message.hpp"
+#include "http/parser.hpp"
+#include "net/flat_buffer.hpp"
+#include "net/watchdog.hpp"
+#include "proxy/worker_context.hpp"
+
+namespace cohort::proxy {
+
+enum class exchange_error : std::uint8_t {
+  none,
+  no_endpoint,        // 503: the subset has no endpoint
+  connect_refused,    // 502
+  connect_timeout,    // 504
+  connect_failed,     // 502
+  send_failed,        // 502 (or a retry on a fresh connection)
+  response_timeout,   // 504
+  bad_response,       // 502: unparsable or ambiguous framing
+  closed_early,       // 502: closed before a complete response head
+  body_failed,        // response body broken mid-way: the client connection is reset
+};
+
+unsigned status_for(exchange_error e);
+std::string_view to_string(exchange_error e);
+
+struct response_piece {
+  std::string_view data;  // decoded body bytes (a view into the exchange's buffer)
+  bool done = false;      // the body is complete
+  bool failed = false;
+};
+
+class upstream_exchange {
+ public:
+  upstream_exchange(worker_context& worker, net::watchdog& dog);
+  ~upstream_exchange();
+
+  // Picks and connects. snap must be the worker's current snapshot (the pool
+  // indexes its subsets) and must outlive the exchange.
+  net::awaitable<exchange_error> open(const routing::snapshot& snap, std::size_t service,
+                                      std::size_t subset);
+  // A new connection to the same endpoint, after a reused one failed untouched.
+  net::awaitable<exchange_error> reopen();
+
+  // Writes all buffers (gathered into as few syscalls as possible).
+  net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
+
+  // Reads the final response head (1xx interim responses are skipped).
+  net::awaitable<exchange_error> read_head(bool head_request);
+  const http::response_head& head() const { return head_; }
+
+  // The next piece of the body, decoded from its framing.
+  net::awaitable<response_piece> read_body();
+  const std::string& trailers() const { return chunked_.trailers(); }
+
+  // Retrying is safe: the connection came from the idle pool and the upstream
+  // sent nothing back (it had closed the connection while idle).
+  bool may_retry() const { return conn_ && conn_->reused && !received_any_; }
+
+  // Ends the exchange; the connection goes back to the pool when the response
+  // was read completely and both sides allow keep-alive.
+  void finish();
+
+  const upstream::endpoint_state* endpoint() const { return endpoint_; }
+  net::tcp::socket* socket() { return conn_ ? &conn_->socket : nullptr; }
+  std::uint64_t bytes_received() const { return bytes_received_; }
+
+ private:
+  net::awaitable<bool> read_more();
+  void drop_connection();
+
+  worker_context& worker_;
+  net::watchdog& dog_;
+  const routing::service* service_ = nullptr;
+  duration idle_timeout_{60000};
+  upstream::endpoint_state* endpoint_ = nullptr;
+  std::unique_ptr<upstream::connection> conn_;
+  net::flat_buffer in_;
+  http::response_head head_;
+  http::chunked_decoder chunked_;
+  std::uint64_t body_left_ = 0;  // content_length framing
+  bool body_done_ = false;
+  bool received_any_ = false;
+  bool counted_outstanding_ = false;
+  std::uint64_t bytes_received_ = 0;
+};
+
+}  // namespace cohort::proxy

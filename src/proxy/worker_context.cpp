@@ -1,0 +1,34 @@
+#include "proxy/worker_context.hpp"
+
+#include <random>
+#include <vector>
+
+namespace cohort::proxy {
+
+worker_context::worker_context(net::asio::io_context& ctx, const snapshot_registry& registry,
+                               unsigned index)
+    : ctx_(ctx), registry_(registry), index_(index), pool_(ctx) {
+  std::random_device rd;
+  random_state_ = (std::uint64_t{rd()} << 32) ^ rd() ^ (std::uint64_t{index} << 48);
+}
+
+void worker_context::refresh(std::uint64_t gen) {
+  generation_ = gen;
+  snapshot_ = registry_.load();
+  if (snapshot_) {
+    pool_.attach(*snapshot_);
+  }
+}
+
+void worker_context::start_drain() {
+  draining_ = true;
+  // on_drain may end a connection, which removes it from the set: iterate a copy.
+  const std::vector<drainable*> current(connections_.begin(), connections_.end());
+  for (auto* c : current) {
+    if (connections_.count(c) != 0) {
+      c->on_drain();
+    }
+  }
+}
+
+}  // namespace cohort::proxy

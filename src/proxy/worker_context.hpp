@@ -1,0 +1,80 @@
+#pragma once
+// What the sessions of one worker thread share: the worker's view of the
+// current snapshot, its upstream pool, its random source, and drain state.
+// Touched only by its own thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_set>
+
+#include "net/asio.hpp"
+#include "proxy/snapshot_registry.hpp"
+#include "upstream/pool.hpp"
+
+namespace cohort::proxy {
+
+// A connection the worker can ask to stop when it drains.
+class drainable {
+ public:
+  virtual ~drainable() = default;
+  // Stop waiting for a next request; finish the one in progress.
+  virtual void on_drain() = 0;
+};
+
+class worker_context {
+ public:
+  worker_context(net::asio::io_context& ctx, const snapshot_registry& registry, unsigned index);
+
+  net::asio::io_context& io() { return ctx_; }
+  unsigned index() const { return index_; }
+
+  // The current snapshot; re-reads the registry only when its generation moved.
+  const std::shared_ptr<const routing::snapshot>& snapshot() {
+    const auto gen = registry_.generation();
+    if (gen != generation_) {
+      refresh(gen);
+    }
+    return snapshot_;
+  }
+
+  upstream::pool& pool() { return pool_; }
+
+  // splitmix64: cheap, good enough for anonymous ids and random splits.
+  std::uint64_t random() {
+    std::uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+  bool draining() const { return draining_; }
+  void start_drain();
+
+  void add_connection(drainable* c) {
+    connections_.insert(c);
+    live_.store(connections_.size(), std::memory_order_relaxed);
+  }
+  void remove_connection(drainable* c) {
+    connections_.erase(c);
+    live_.store(connections_.size(), std::memory_order_relaxed);
+  }
+  // Readable from any thread (the drain watches it from the main thread).
+  std::size_t connection_count() const { return live_.load(std::memory_order_relaxed); }
+
+ private:
+  void refresh(std::uint64_t gen);
+
+  net::asio::io_context& ctx_;
+  const snapshot_registry& registry_;
+  unsigned index_;
+  std::uint64_t generation_ = ~std::uint64_t{0};
+  std::shared_ptr<const routing::snapshot> snapshot_;
+  upstream::pool pool_;
+  std::uint64_t random_state_;
+  bool draining_ = false;
+  std::unordered_set<drainable*> connections_;
+  std::atomic<std::size_t> live_{0};
+};
+
+}  // namespace cohort::proxy

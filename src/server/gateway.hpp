@@ -1,0 +1,71 @@
+#pragma once
+// The running gateway: workers with their listeners, the admin listener, the
+// current configuration and its reloads, signals and the drain on shutdown.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "admin/admin_server.hpp"
+#include "config/loader.hpp"
+#include "net/asio.hpp"
+#include "proxy/h1_session.hpp"
+#include "proxy/snapshot_registry.hpp"
+#include "proxy/worker_context.hpp"
+#include "routing/snapshot.hpp"
+
+namespace cohort::server {
+
+struct reload_outcome {
+  bool ok = false;
+  std::vector<std::string> errors;  // "file:line:column: message"
+};
+
+class gateway {
+ public:
+  // Loads and validates the file; nullptr (after printing the errors) when it is invalid.
+  static std::unique_ptr<gateway> create(const std::string& config_path);
+  ~gateway();
+
+  // Opens the listeners and runs until SIGTERM/SIGINT and the drain finish.
+  // Returns the process exit code.
+  int run();
+
+  // Replaces the configuration (SIGHUP: from the file; admin API: from a body).
+  reload_outcome apply_config(const std::string& text, const std::string& source_name);
+  reload_outcome reload_from_file();
+
+  const std::string& config_text() const { return config_text_; }
+  std::shared_ptr<const routing::snapshot> snapshot() const { return registry_.load(); }
+  bool ready() const { return ready_.load(); }
+
+ private:
+  struct worker;
+
+  gateway() = default;
+  admin::response handle_admin(const admin::request& req);
+  void publish(const config::config& cfg);
+  void begin_shutdown();
+  void check_drained();
+
+  std::string config_path_;
+  std::string config_text_;
+  config::config boot_config_;  // what the listeners were opened with
+  proxy::snapshot_registry registry_;
+  routing::rollout_states states_;
+
+  net::asio::io_context main_ctx_{1};
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::unique_ptr<proxy::listener_info>> listener_infos_;
+  std::unique_ptr<admin::server> admin_;
+  std::unique_ptr<net::asio::steady_timer> drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::atomic<bool> ready_{false};
+  bool shutting_down_ = false;
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_rejected_ = 0;
+};
+
+}  // namespace cohort::server

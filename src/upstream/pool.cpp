@@ -1,0 +1,113 @@
+#include "upstream/pool.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include "net/listener.hpp"
+
+namespace cohort::upstream {
+
+namespace asio = net::asio;
+
+void pool::attach(const routing::snapshot& snap) {
+  by_service_.clear();
+  by_service_.reserve(snap.services().size());
+  for (const auto& svc : snap.services()) {
+    auto& subsets = by_service_.emplace_back();
+    subsets.reserve(svc.subsets.size());
+    for (const auto& sub : svc.subsets) {
+      auto& eps = subsets.emplace_back();
+      eps.reserve(sub.endpoints.size());
+      for (const auto& ep : sub.endpoints) {
+        auto& slot = endpoints_[ep.key];
+        if (!slot) {
+          slot = std::make_unique<endpoint_state>();
+          slot->key = ep.key;
+          if (auto addr = net::resolve_host(ep.address.host)) {
+            slot->address = tcp::endpoint(*addr, ep.address.port);
+            slot->resolved = true;
+          }
+        }
+        eps.push_back(slot.get());
+      }
+    }
+  }
+}
+
+endpoint_state* pool::pick(std::size_t service, std::size_t subset, config::lb_policy lb) {
+  if (service >= by_service_.size() || subset >= by_service_[service].size()) {
+    return nullptr;
+  }
+  const auto& eps = by_service_[service][subset];
+  if (eps.empty()) {
+    return nullptr;
+  }
+  const std::size_t start = round_robin_++ % eps.size();
+  if (lb == config::lb_policy::round_robin || eps.size() == 1) {
+    return eps[start];
+  }
+  // Least outstanding requests; ties go round robin so idle endpoints share load.
+  endpoint_state* best = eps[start];
+  for (std::size_t i = 1; i < eps.size(); ++i) {
+    endpoint_state* candidate = eps[(start + i) % eps.size()];
+    if (candidate->outstanding < best->outstanding) {
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout) {
+  if (!ep.idle.empty()) {
+    auto conn = std::make_unique<connection>(connection{std::move(ep.idle.back()), &ep, true});
+    ep.idle.pop_back();
+    co_return acquire_result{std::move(conn)};
+  }
+  co_return co_await connect(ep, connect_timeout);
+}
+
+awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!ep.resolved) {
+    co_return acquire_result{nullptr, connect_failure::unresolved, {}};
+  }
+  tcp::socket socket(ctx_);
+  asio::steady_timer timer(ctx_, connect_timeout);
+  auto outcome = co_await (socket.async_connect(ep.address, net::use_nothrow) ||
+                           timer.async_wait(net::use_nothrow));
+  if (outcome.index() == 1) {
+    co_return acquire_result{nullptr, connect_failure::timeout, asio::error::timed_out};
+  }
+  const auto [ec] = std::get<0>(outcome);
+  if (ec) {
+    const auto failure =
+        ec == asio::error::connection_refused ? connect_failure::refused : connect_failure::other;
+    co_return acquire_result{nullptr, failure, ec};
+  }
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  co_return acquire_result{std::make_unique<connection>(connection{std::move(socket), &ep, false})};
+}
+
+void pool::release(std::unique_ptr<connection> conn, bool reusable) {
+  if (!conn) {
+    return;
+  }
+  auto& ep = *conn->endpoint;
+  if (reusable && conn->socket.is_open() && ep.idle.size() < max_idle_per_endpoint) {
+    ep.idle.push_back(std::move(conn->socket));
+    return;
+  }
+  error_code ignored;
+  conn->socket.close(ignored);
+}
+
+std::size_t pool::idle_count() const {
+  std::size_t n = 0;
+  for (const auto& [key, ep] : endpoints_) {
+    n += ep->idle.size();
+  }
+  return n;
+}
+
+}  // namespace cohort::upstream

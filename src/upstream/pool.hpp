@@ -1,0 +1,75 @@
+#pragma once
+// Upstream connections of one worker: per endpoint, a stack of idle keep-alive
+// connections and the number of requests in flight (for least-request
+// balancing). Owned by one worker thread: no locks.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/asio.hpp"
+#include "routing/snapshot.hpp"
+
+namespace cohort::upstream {
+
+using net::awaitable;
+using net::error_code;
+using net::tcp;
+
+struct endpoint_state {
+  std::string key;  // "host:port"
+  tcp::endpoint address;
+  bool resolved = false;
+  std::uint32_t outstanding = 0;
+  std::vector<tcp::socket> idle;  // most recently used last
+};
+
+// The endpoints of one subset, in snapshot order.
+using subset_endpoints = std::vector<endpoint_state*>;
+
+struct connection {
+  tcp::socket socket;
+  endpoint_state* endpoint = nullptr;
+  bool reused = false;  // came from the idle stack: it may have been closed by the peer
+};
+
+enum class connect_failure : std::uint8_t { none, refused, timeout, unresolved, other };
+
+struct acquire_result {
+  std::unique_ptr<connection> conn;  // null on failure
+  connect_failure failure = connect_failure::none;
+  error_code ec;
+};
+
+class pool {
+ public:
+  explicit pool(net::asio::io_context& ctx) : ctx_(ctx) {}
+
+  // Re-indexes endpoints for a new snapshot (idle connections survive: pools
+  // are keyed by address). Call whenever the worker's snapshot changes.
+  void attach(const routing::snapshot& snap);
+
+  // Picks an endpoint of a subset of the attached snapshot, by the service's policy.
+  endpoint_state* pick(std::size_t service, std::size_t subset, config::lb_policy lb);
+
+  // An idle connection to ep, or a new one (bounded by connect_timeout).
+  awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout);
+  // A fresh connection, for a retry after a reused one turned out closed.
+  awaitable<acquire_result> connect(endpoint_state& ep, duration connect_timeout);
+
+  // Gives a connection back after a complete exchange; reusable: keep it idle.
+  void release(std::unique_ptr<connection> conn, bool reusable);
+
+  std::size_t idle_count() const;
+
+ private:
+  net::asio::io_context& ctx_;
+  std::unordered_map<std::string, std::unique_ptr<endpoint_state>> endpoints_;
+  std::vector<std::vector<subset_endpoints>> by_service_;  // [service][subset]
+  std::uint64_t round_robin_ = 0;
+  static constexpr std::size_t max_idle_per_endpoint = 128;
+};
+
+}  // namespace cohort::upstream
