@@ -21,7 +21,7 @@ namespace cohort::routing {
 struct rollout_state {
   enum class mode : std::uint8_t { progressing, promoted, rolled_back };
   mode phase = mode::progressing;
-  basis_points weight = 0;                 // canary share (and baseline share)
+  basis_points weight = 0;                  // canary share (and baseline share)
   std::vector<std::string> joined_cohorts;  // cohorts a step has added to the canary
 };
 using rollout_states = std::map<std::string, rollout_state, std::less<>>;
@@ -39,7 +39,8 @@ struct subset {
 struct service {
   std::string name;
   std::vector<subset> subsets;
-  std::uint32_t stable_subset = 0;  // index into subsets of the subset named "stable" (or the first)
+  std::uint32_t stable_subset =
+      0;  // index into subsets of the subset named "stable" (or the first)
   duration connect_timeout{1000};
   duration request_timeout{15000};
   config::lb_policy lb = config::lb_policy::least_request;

@@ -1,0 +1,127 @@
+#pragma once
+// Byte classes of RFC 9110 / 9112 as one lookup table, plus word-at-a-time
+// scanning for the long runs (header values, targets) where most time goes.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace cohort::http::detail {
+
+enum char_flag : std::uint8_t {
+  tchar = 1,        // token character (RFC 9110 5.6.2)
+  field_char = 2,   // field-content: VCHAR, obs-text, SP, HTAB
+  target_char = 4,  // request-target: VCHAR except '#'
+  host_char = 8,    // reg-name / IP-literal / port characters of a Host value
+  hex_digit = 16,
+};
+
+inline constexpr std::array<std::uint8_t, 256> char_table = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    std::uint8_t f = 0;
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    const bool digit = c >= '0' && c <= '9';
+    const bool vchar = c > 0x20 && c < 0x7f;
+    if (alpha || digit) {
+      f |= tchar | host_char;
+    }
+    for (char s : std::string_view("!#$%&'*+-.^_`|~")) {
+      if (c == static_cast<unsigned char>(s)) {
+        f |= tchar;
+      }
+    }
+    // Everything a host may hold; '/', '@', '?', '#', '\\' and spaces may not,
+    // so a Host value cannot smuggle a path or userinfo into routing.
+    for (char s : std::string_view("-._~!$&'()*+,;=%:[]")) {
+      if (c == static_cast<unsigned char>(s)) {
+        f |= host_char;
+      }
+    }
+    if (vchar || c >= 0x80 || c == ' ' || c == '\t') {
+      f |= field_char;
+    }
+    if (vchar && c != '#') {
+      f |= target_char;
+    }
+    if (digit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) {
+      f |= hex_digit;
+    }
+    t[static_cast<std::size_t>(c)] = f;
+  }
+  return t;
+}();
+
+inline bool has(char c, char_flag f) {
+  return (char_table[static_cast<unsigned char>(c)] & f) != 0;
+}
+
+inline unsigned hex_value(char c) {
+  if (c <= '9') {
+    return static_cast<unsigned>(c - '0');
+  }
+  return static_cast<unsigned>((c | 0x20) - 'a' + 10);
+}
+
+inline bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+namespace swar {
+inline constexpr std::uint64_t ones = 0x0101010101010101ULL;
+inline constexpr std::uint64_t highs = 0x8080808080808080ULL;
+// Non-zero when some byte of x is below n (n <= 128); bytes >= 0x80 never count.
+inline constexpr std::uint64_t any_below(std::uint64_t x, std::uint8_t n) {
+  return (x - ones * n) & ~x & highs;
+}
+inline constexpr std::uint64_t any_equal(std::uint64_t x, std::uint8_t b) {
+  const std::uint64_t y = x ^ (ones * b);
+  return (y - ones) & ~y & highs;
+}
+inline std::uint64_t load(const char* p) {
+  std::uint64_t x;
+  std::memcpy(&x, p, sizeof x);
+  return x;
+}
+}  // namespace swar
+
+// First byte at or after p that is not field-content (a CTL other than HTAB, or DEL).
+// HTAB stops the word loop too; the byte loop then steps over it.
+inline const char* skip_field_content(const char* p, const char* end) {
+  while (end - p >= 8) {
+    const std::uint64_t x = swar::load(p);
+    if (swar::any_below(x, 0x20) | swar::any_equal(x, 0x7f)) {
+      break;
+    }
+    p += 8;
+  }
+  while (p < end && has(*p, field_char)) {
+    ++p;
+  }
+  return p;
+}
+
+// First byte at or after p that may not appear in a request-target.
+inline const char* skip_target(const char* p, const char* end) {
+  while (end - p >= 8) {
+    const std::uint64_t x = swar::load(p);
+    if (swar::any_below(x, 0x21) | swar::any_equal(x, 0x7f) | (x & swar::highs) |
+        swar::any_equal(x, '#')) {
+      break;
+    }
+    p += 8;
+  }
+  while (p < end && has(*p, target_char)) {
+    ++p;
+  }
+  return p;
+}
+
+inline const char* skip_tchars(const char* p, const char* end) {
+  while (p < end && has(*p, tchar)) {
+    ++p;
+  }
+  return p;
+}
+
+}  // namespace cohort::http::detail

@@ -1,0 +1,79 @@
+#pragma once
+// Compiled request matchers: routes and cohorts share them. Everything that can
+// be prepared is prepared when the snapshot is built (regexes compiled, ranges
+// parsed, user lists hashed, names lower-cased), so matching a request only
+// reads and compares views.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include <re2/re2.h>
+
+#include "config/config.hpp"
+#include "routing/request_view.hpp"
+#include "routing/semver.hpp"
+
+namespace cohort::routing {
+
+enum class field_source : std::uint8_t { header, cookie, query };
+
+struct compiled_field {
+  field_source source = field_source::header;
+  std::string name;
+  config::match_kind kind = config::match_kind::present;
+  std::string value;
+  std::unique_ptr<RE2> regex;  // kind regex
+  semver_range range;          // kind semver
+  bool invert = false;
+};
+
+// Heterogeneous lookup, so a string_view key finds a std::string without a copy.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using string_set = std::unordered_set<std::string, string_hash, std::equal_to<>>;
+
+// The request's user key, computed at most once per decision and only when a
+// matcher or the split needs it.
+class user_key_source {
+ public:
+  virtual std::optional<std::string_view> user_key() = 0;
+
+ protected:
+  ~user_key_source() = default;
+};
+
+class compiled_match {
+ public:
+  // Every problem is appended to errors (as "what: why"); returns nothing then.
+  static std::optional<compiled_match> compile(const config::request_match& m,
+                                               std::vector<std::string>& errors);
+
+  // `users` needs the key; a null key source (routes) makes a users list false.
+  bool matches(const request_view& request, user_key_source* key) const;
+
+ private:
+  std::string host_;  // lower case; for "*.example.com" the suffix ".example.com"
+  bool host_suffix_ = false;
+  std::optional<std::string> path_exact_;
+  std::optional<std::string> path_prefix_;
+  std::unique_ptr<RE2> path_regex_;
+  std::vector<std::string> methods_;
+  std::vector<compiled_field> fields_;  // cheap kinds first, regex and semver last
+  string_set users_;
+  bool has_users_ = false;
+};
+
+// The host without its port: "Example.com:8080" -> "Example.com", "[::1]:80" -> "[::1]".
+std::string_view strip_port(std::string_view host);
+
+bool field_matches(const compiled_field& f, std::optional<std::string_view> value);
+
+}  // namespace cohort::routing

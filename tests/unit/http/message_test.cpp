@@ -1,0 +1,60 @@
+#include "http/message.hpp"
+
+#include <gtest/gtest.h>
+
+namespace cohort::http {
+namespace {
+
+TEST(Iequals, ComparesAsciiCaseInsensitively) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_FALSE(iequals("Host", "Hos"));
+  EXPECT_FALSE(iequals("Host", "Hosu"));
+  // '@' and '`' differ from 'A'/'a'... by the case bit but are not letters.
+  EXPECT_FALSE(iequals("@", "`"));
+  EXPECT_FALSE(iequals("[", "{"));
+}
+
+TEST(RequestHead, FindReturnsFirstMatchCaseInsensitively) {
+  request_head h;
+  h.headers = {{"Accept", "a"}, {"X-Id", "1"}, {"x-id", "2"}};
+  const header* f = h.find("X-ID");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->value, "1");
+  EXPECT_EQ(h.find("missing"), nullptr);
+}
+
+TEST(RequestHead, ClearResetsFieldsAndKeepsCapacity) {
+  request_head h;
+  h.headers.reserve(32);
+  h.headers.push_back({"a", "b"});
+  h.method = "GET";
+  h.keep_alive = false;
+  h.upgrade = true;
+  h.framing = body_framing::chunked;
+  h.content_length = 7;
+  const auto cap = h.headers.capacity();
+  h.clear();
+  EXPECT_TRUE(h.headers.empty());
+  EXPECT_EQ(h.headers.capacity(), cap);
+  EXPECT_TRUE(h.method.empty());
+  EXPECT_TRUE(h.keep_alive);
+  EXPECT_FALSE(h.upgrade);
+  EXPECT_EQ(h.framing, body_framing::none);
+  EXPECT_EQ(h.content_length, 0u);
+}
+
+TEST(ResponseHead, FindAndClear) {
+  response_head h;
+  h.headers = {{"Server", "x"}};
+  h.status = 200;
+  ASSERT_NE(h.find("server"), nullptr);
+  const auto cap = h.headers.capacity();
+  h.clear();
+  EXPECT_EQ(h.status, 0u);
+  EXPECT_EQ(h.find("server"), nullptr);
+  EXPECT_EQ(h.headers.capacity(), cap);
+}
+
+}  // namespace
+}  // namespace cohort::http
