@@ -2,6 +2,8 @@
 // The one place that pulls in Asio for the I/O side. Asio is compiled once, in
 // asio_impl.cpp (BOOST_ASIO_SEPARATE_COMPILATION), to keep builds fast.
 
+#include "common/units.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +19,7 @@ namespace cohort::net {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+using cohort::duration;
 template <class T = void>
 using awaitable = asio::awaitable<T>;
 

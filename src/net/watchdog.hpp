@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "common/units.hpp"
 #include "net/asio.hpp"
 
 namespace cohort::net {

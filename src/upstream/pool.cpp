@@ -61,7 +61,7 @@ awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_tim
   if (!ep.idle.empty()) {
     auto conn = std::make_unique<connection>(connection{std::move(ep.idle.back()), &ep, true});
     ep.idle.pop_back();
-    co_return acquire_result{std::move(conn)};
+    co_return acquire_result{std::move(conn), connect_failure::none, {}};
   }
   co_return co_await connect(ep, connect_timeout);
 }
@@ -86,7 +86,8 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   }
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  co_return acquire_result{std::make_unique<connection>(connection{std::move(socket), &ep, false})};
+  co_return acquire_result{std::make_unique<connection>(connection{std::move(socket), &ep, false}),
+                          connect_failure::none, {}};
 }
 
 void pool::release(std::unique_ptr<connection> conn, bool reusable) {
