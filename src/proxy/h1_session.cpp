@@ -292,7 +292,9 @@ class h1_session final : public drainable {
 
     const bool head_request = req_.method == "HEAD";
     const bool client10 = req_.ver == http::version::http10;
-    const bool has_body = req_.framing != http::body_framing::none;
+    const bool has_body = req_.framing == http::body_framing::chunked ||
+                          (req_.framing == http::body_framing::content_length &&
+                           req_.content_length > 0);
     const auto framing = req_.framing;
     const auto content_length = req_.content_length;
     bool keep_alive = req_.keep_alive && !worker_.draining();

@@ -183,7 +183,7 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
           in_.consume(take);
           body_left_ -= take;
           body_done_ = body_left_ == 0;
-          co_return response_piece{data, false, false};
+          co_return response_piece{data, body_done_, false};
         }
         break;
       case http::body_framing::chunked:
@@ -197,7 +197,7 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
             body_done_ = true;
           }
           if (!step.data.empty() || step.done) {
-            co_return response_piece{step.data, false, false};
+            co_return response_piece{step.data, step.done, false};
           }
           if (step.consumed > 0 && !step.need_more) {
             continue;

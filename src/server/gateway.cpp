@@ -125,6 +125,24 @@ gateway::~gateway() {
 }
 
 int gateway::run() {
+  // Signals first: a harness may signal as soon as the ports are announced.
+  asio::signal_set signals(main_ctx_, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(const net::error_code&, int)> on_signal =
+      [&](const net::error_code& ec, int sig) {
+        if (ec) {
+          return;
+        }
+        if (sig == SIGHUP) {
+          reload_from_file();
+        } else {
+          begin_shutdown();
+        }
+        if (!shutting_down_) {
+          signals.async_wait(on_signal);
+        }
+      };
+  signals.async_wait(on_signal);
+
   const auto& gw = boot_config_.gateway;
   unsigned count = gw.workers != 0 ? gw.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < count; ++i) {
@@ -171,23 +189,6 @@ int gateway::run() {
   }
   admin_->start();
   log::info("admin listening", {{"address", net::to_string(admin_->local_endpoint())}});
-
-  asio::signal_set signals(main_ctx_, SIGTERM, SIGINT, SIGHUP);
-  std::function<void(const net::error_code&, int)> on_signal =
-      [&](const net::error_code& ec, int sig) {
-        if (ec) {
-          return;
-        }
-        if (sig == SIGHUP) {
-          reload_from_file();
-        } else {
-          begin_shutdown();
-        }
-        if (!shutting_down_) {
-          signals.async_wait(on_signal);
-        }
-      };
-  signals.async_wait(on_signal);
 
   for (auto& w : workers_) {
     w->thread = std::thread([ctx = &w->ctx] { ctx->run(); });
