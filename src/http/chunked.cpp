@@ -1,3 +1,7 @@
+// A step that returns data may also say need_more (the input ended inside or
+// right after the data); it never says done or error: those come from the next
+// call. Trailers named Content-Length, Transfer-Encoding or Host are refused so
+// a recipient that merges trailers cannot be tricked into reframing.
 #include "http/chunked.hpp"
 
 #include <algorithm>

@@ -1,3 +1,16 @@
+// Choices made where RFC 9112 leaves room, all on the strict side because a
+// gateway that frames a message differently from its backend enables smuggling:
+// - Empty lines before a request line are skipped (RFC 9112 2.2); nothing else is lenient.
+// - The request-target is visible ASCII without '#': raw UTF-8 or a fragment is a 400.
+// - Absolute-form: only http/https, no userinfo; its authority is the host even
+//   when a Host header is present (RFC 9112 3.2.2), and it stands in for a missing Host.
+// - Host values may not hold '/', '@', '?', '#', '\\' or whitespace (bad_header).
+// - Transfer-Encoding in a request must be exactly one "chunked" element over all
+//   its fields: empty list elements and parameters are refused, not skipped.
+// - Responses: a coding list not ending in chunked is until_close (RFC 9112 6.3),
+//   chunked twice or TE in HTTP/1.0 is an error, TE with Content-Length too.
+// - Responses with status outside 100..599 are bad_status_line.
+// - Expect and Upgrade are ignored in HTTP/1.0 requests (RFC 9110 10.1.1, 7.8).
 #include "http/parser.hpp"
 
 #include <algorithm>

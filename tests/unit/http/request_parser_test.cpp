@@ -298,6 +298,51 @@ TEST(RequestParser, RejectsBadRequestLines) {
   }
 }
 
+// The value and target scanners go a word at a time; a bad byte must be found
+// at every offset within and after a word, not only in the byte-wise tail.
+TEST(RequestParser, BadBytesAtEveryOffsetOfLongValues) {
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (char bad : {'\0', '\x01', '\x1f', '\x7f', '\n'}) {
+      std::string value(40, 'v');
+      value[at] = bad;
+      EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n"),
+                parse_error::bad_header)
+          << at << " " << int(bad);
+    }
+    for (char fine : {'\t', '\x80', '\xff', ' ', '~'}) {
+      std::string value(40, 'v');
+      value[at] = fine;
+      const std::string data = "GET / HTTP/1.1\r\nHost: h\r\nX: " + value + "\r\n\r\n";
+      const parsed p = parse(data);
+      ASSERT_EQ(p.result.status, parse_status::complete) << at << " " << int(fine);
+      // Whitespace at either end is optional whitespace, not value.
+      const bool trimmed = (at == 0 || at == 39) && (fine == '\t' || fine == ' ');
+      EXPECT_EQ(p.head.find("X")->value,
+                trimmed ? value.substr(at == 0 ? 1 : 0, 39) : std::string_view(value));
+    }
+  }
+}
+
+TEST(RequestParser, BadBytesAtEveryOffsetOfLongTargets) {
+  for (std::size_t at = 1; at < 40; ++at) {
+    for (char bad : {'\0', '\t', '\x7f', '\x80', '\xff', '#'}) {
+      std::string target(40, 'a');
+      target[0] = '/';
+      target[at] = bad;
+      EXPECT_EQ(error_of("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"),
+                parse_error::bad_request_line)
+          << at << " " << int(bad);
+    }
+    std::string target(40, 'a');
+    target[0] = '/';
+    target[at] = '~';
+    const std::string data = "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    const parsed p = parse(data);
+    ASSERT_EQ(p.result.status, parse_status::complete);
+    EXPECT_EQ(p.head.target, target);
+  }
+}
+
 TEST(RequestParser, ErrorsComeBeforeTheHeadEnds) {
   // Enough bytes to prove the error, far from the CRLF CRLF.
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nX-A : 1"), parse_error::bad_header);

@@ -59,8 +59,7 @@ TEST(ResponseParser, IncompleteByteByByte) {
 }
 
 TEST(ResponseParser, NoBodyForHeadAnd1xx204And304) {
-  const std::string with_length = "Content-Length: 10\r\n\r\n";
-  parsed p = parse("HTTP/1.1 200 OK\r\n" + with_length, true);
+  parsed p = parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", true);
   ASSERT_EQ(p.result.status, parse_status::complete);
   EXPECT_EQ(p.head.framing, body_framing::none);
   EXPECT_EQ(p.head.content_length, 10u);  // the length of what GET would have sent
