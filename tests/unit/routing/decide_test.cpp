@@ -94,8 +94,7 @@ TEST_F(Decide, FirstMatchingRouteWins) {
   specific.service = "profile-api";
   c.routes.insert(c.routes.begin(), specific);
   const auto s = build_ok(c);
-  EXPECT_EQ(decide(fake_request{}.path("/profile/admin/x"), *s, 0).reason(),
-            "route:profile-admin");
+  EXPECT_EQ(decide(fake_request{}.path("/profile/admin/x"), *s, 0).reason(), "route:profile-admin");
   EXPECT_EQ(decide(fake_request{}.path("/profile/1"), *s, 0).reason(), "route:profile");
 }
 
@@ -250,8 +249,7 @@ TEST_F(Decide, HeaderSourceComesBeforeLaterSources) {
   const auto s = snap(5000);
   fake_request r;
   r.header("Cookie", "session=sess-77").header("X-User-Id", "42");
-  EXPECT_EQ(decide(r, *s, 0).key_hash,
-            XXH3_64bits_withSeed("42", 2, seed(*s)));
+  EXPECT_EQ(decide(r, *s, 0).key_hash, XXH3_64bits_withSeed("42", 2, seed(*s)));
 }
 
 TEST_F(Decide, EmptyHeaderIsNoKey) {
@@ -266,7 +264,8 @@ TEST_F(Decide, KeyFromQueryAndClientIp) {
   c.rollouts[0].session.key = {key_from(key_source_kind::query, "uid"),
                                key_from(key_source_kind::client_ip)};
   const auto s = build_ok(c, state_of("profile-api", 5000));
-  const decision by_query = decide(fake_request{}.query("a=1&uid=q-5").client_ip("10.1.2.3"), *s, 0);
+  const decision by_query =
+      decide(fake_request{}.query("a=1&uid=q-5").client_ip("10.1.2.3"), *s, 0);
   EXPECT_TRUE(by_query.has_key);
   EXPECT_EQ(by_query.bucket, bucket_of("q-5", seed(*s)));
   const decision by_ip = decide(fake_request{}.client_ip("10.1.2.3"), *s, 0);
@@ -301,8 +300,8 @@ TEST_F(Decide, AnonymousRandomUsesTheDrawWithTheBucketRule) {
   const struct {
     std::uint64_t random;
     const char* subset;
-  } rows[] = {{999, "canary"}, {20999, "canary"}, {1000, "baseline"}, {1999, "baseline"},
-              {2000, "stable"}, {9999, "stable"}};
+  } rows[] = {{999, "canary"},    {20999, "canary"}, {1000, "baseline"},
+              {1999, "baseline"}, {2000, "stable"},  {9999, "stable"}};
   for (const auto& row : rows) {
     const decision d = decide(fake_request{}, *s, row.random);
     EXPECT_EQ(subset_of(*s, d), row.subset) << row.random;

@@ -95,8 +95,8 @@ TEST(Matcher, SemverOnHeader) {
   EXPECT_FALSE(header_matches(legacy, with("garbage")));
   EXPECT_FALSE(header_matches(window, with("garbage")));
   // Inverted, a version that does not parse is "not in the range".
-  EXPECT_TRUE(header_matches(field("X-App-Version", match_kind::semver, "<5.2.0", true),
-                             with("garbage")));
+  EXPECT_TRUE(
+      header_matches(field("X-App-Version", match_kind::semver, "<5.2.0", true), with("garbage")));
 }
 
 TEST(Matcher, FirstOfRepeatedHeadersCounts) {

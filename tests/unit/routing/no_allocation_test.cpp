@@ -24,8 +24,12 @@ void* operator new(std::size_t n) {
   }
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 
 namespace cohort::routing {
 namespace {
@@ -50,9 +54,8 @@ TEST(NoAllocation, CommonPathDecisions) {
   config::request_match users;
   users.users = {"alice", "bob"};
   ro.cohorts.push_back(cohort("beta", users));
-  const auto snap = testing::build_ok(c, testing::state_of("profile-api", 2500,
-                                                           rollout_state::mode::progressing,
-                                                           {"beta"}));
+  const auto snap = testing::build_ok(
+      c, testing::state_of("profile-api", 2500, rollout_state::mode::progressing, {"beta"}));
   ASSERT_TRUE(snap);
 
   testing::fake_request bucketed;

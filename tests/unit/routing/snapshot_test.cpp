@@ -73,8 +73,8 @@ TEST(Snapshot, CompilesRolloutIndicesAndState) {
 TEST(Snapshot, StateNamingAnUnknownCohortIsRejected) {
   auto c = base_config();
   c.rollouts[0].where = {"test.yaml", 40, 5};
-  const auto r = snapshot::build(c, state_of("profile-api", 100, rollout_state::mode::progressing,
-                                             {"gone"}));
+  const auto r =
+      snapshot::build(c, state_of("profile-api", 100, rollout_state::mode::progressing, {"gone"}));
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.err().size(), 1u);
   EXPECT_EQ(r.err()[0].where.line, 40);
