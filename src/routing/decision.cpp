@@ -111,6 +111,9 @@ class writer {
   writer(char* buf, std::size_t n) : buf_(buf), n_(n) {}
   void put(std::string_view s) {
     const std::size_t k = std::min(s.size(), n_ - len_);
+    if (k == 0) {
+      return;  // buf may be null when n is 0
+    }
     std::memcpy(buf_ + len_, s.data(), k);
     len_ += k;
   }
