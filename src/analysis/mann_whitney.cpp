@@ -151,7 +151,7 @@ result<mann_whitney_result> mann_whitney(const weighted_sample& x, const weighte
   mann_whitney_result r;
   r.n_x = x.size();
   r.n_y = y.size();
-  const rank_summary s = summarize(x, y, 0.0);
+  const rank_summary s = summarize(x, y, options.mu);
   const double sigma = sigma_of(r.n_x, r.n_y, s.tie_term);
   if (!(sigma > 0)) {
     return error{"mann-whitney: all observations are tied"};

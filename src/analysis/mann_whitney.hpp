@@ -18,6 +18,8 @@ struct mann_whitney_options {
   alternative alt = alternative::two_sided;
   bool continuity = true;
   bool conf_int = true;
+  // The shift x - y under the null hypothesis (R's mu).
+  double mu = 0.0;
 };
 
 struct mann_whitney_result {
@@ -25,7 +27,7 @@ struct mann_whitney_result {
   double n_y = 0;
   double statistic = 0;  // W: pairs with x > y, a tied pair counting one half
   double z = 0;          // standardised W after both corrections
-  double p_value = 1;
+  double p_value = 1;    // of the null "the shift is mu"
   // Hodges-Lehmann estimate of the shift x - y and its confidence interval
   // (one-sided alternatives leave one end infinite). NaN when conf_int is off.
   double estimate = 0;

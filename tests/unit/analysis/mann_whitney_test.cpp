@@ -22,6 +22,7 @@ struct test_case {
   std::vector<double> y;
   alternative alt = alternative::two_sided;
   double confidence = 0.98;
+  double mu = 0.0;
 };
 
 const char* r_alternative(alternative a) {
@@ -87,6 +88,11 @@ std::vector<test_case> cases() {
     c.alt = alternative::less;
     c.confidence = 0.90;
     out.push_back(c);
+    c.name = "normal_shift_mu";
+    c.alt = alternative::two_sided;
+    c.confidence = 0.98;
+    c.mu = 5.5;
+    out.push_back(c);
   }
   {
     // Per-second error counts: mostly zeros, heavy ties.
@@ -117,8 +123,8 @@ std::vector<std::vector<double>> r_results(const std::vector<test_case>& cs) {
   for (const test_case& c : cs) {
     for (const char* tol : {"1e-12", "1e-4"}) {
       script += "r <- wilcox.test(" + r_vector(c.x) + ", " + r_vector(c.y) + ", alternative = '" +
-                r_alternative(c.alt) +
-                "', conf.int = TRUE, conf.level = " + std::to_string(c.confidence) +
+                r_alternative(c.alt) + "', mu = " + std::to_string(c.mu) +
+                ", conf.int = TRUE, conf.level = " + std::to_string(c.confidence) +
                 ", exact = FALSE, correct = TRUE, tol.root = " + tol + ")\n";
       script +=
           "cat(sprintf('%.17g', c(r$statistic, r$p.value, r$conf.int[1], r$conf.int[2], "
@@ -155,7 +161,8 @@ TEST(mann_whitney, matches_r_wilcox_test) {
   ASSERT_EQ(rows.size(), 2 * cs.size()) << "Rscript failed";
   for (std::size_t i = 0; i < cs.size(); ++i) {
     const test_case& c = cs[i];
-    const auto r = mann_whitney(sample_of(c.x), sample_of(c.y), {c.confidence, c.alt});
+    const auto r =
+        mann_whitney(sample_of(c.x), sample_of(c.y), {c.confidence, c.alt, true, true, c.mu});
     ASSERT_TRUE(r.ok()) << c.name << ": " << r.err().message;
     const auto& tight = rows[2 * i];
     const auto& loose = rows[2 * i + 1];
