@@ -8,7 +8,9 @@
 #include <sstream>
 
 #include "common/log.hpp"
+#include "http/message.hpp"
 #include "net/listener.hpp"
+#include "routing/explain.hpp"
 
 namespace cohort::server {
 
@@ -311,7 +313,145 @@ admin::response gateway::handle_admin(const admin::request& req) {
     }
     return admin::json_error(405, "use GET or POST");
   }
+  if (req.path == "/api/v1/explain") {
+    if (req.method != "POST") {
+      return admin::json_error(405, "use POST");
+    }
+    return handle_explain(req);
+  }
+  if (req.path == "/api/v1/rollouts" && req.method == "GET") {
+    nlohmann::json list = nlohmann::json::array();
+    const auto snap = snapshot();
+    for (const auto& r : snap->source().rollouts) {
+      list.push_back(rollout_json(*snap, r));
+    }
+    return {200, "application/json", nlohmann::json{{"rollouts", list}}.dump() + "\n"};
+  }
+  constexpr std::string_view rollouts_prefix = "/api/v1/rollouts/";
+  if (req.path.starts_with(rollouts_prefix)) {
+    std::string_view rest = std::string_view(req.path).substr(rollouts_prefix.size());
+    const auto slash = rest.find('/');
+    const std::string name(rest.substr(0, slash));
+    const std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+    const auto snap = snapshot();
+    const config::rollout_config* rollout = nullptr;
+    for (const auto& r : snap->source().rollouts) {
+      if (r.name == name) {
+        rollout = &r;
+      }
+    }
+    if (rollout == nullptr) {
+      return admin::json_error(404, "no rollout named '" + name + "'");
+    }
+    if (action.empty() && req.method == "GET") {
+      return {200, "application/json", rollout_json(*snap, *rollout).dump() + "\n"};
+    }
+    if (action == "weight" && req.method == "POST") {
+      return handle_set_weight(*rollout, req.body);
+    }
+    return admin::json_error(404, "no such rollout action: " + std::string(action));
+  }
   return admin::json_error(404, "no such endpoint: " + req.path);
+}
+
+nlohmann::json gateway::rollout_json(const routing::snapshot& snap,
+                                     const config::rollout_config& r) const {
+  routing::rollout_state state;
+  state.weight = r.weight;
+  if (auto it = snap.states().find(r.name); it != snap.states().end()) {
+    state = it->second;
+  }
+  const char* mode = state.phase == routing::rollout_state::mode::promoted      ? "promoted"
+                     : state.phase == routing::rollout_state::mode::rolled_back ? "rolled_back"
+                                                                                : "progressing";
+  const basis_points baseline = r.baseline.empty() ? 0 : std::min(state.weight, full_share);
+  return {{"name", r.name},
+          {"service", r.service},
+          {"mode", mode},
+          {"weight", format_share(state.weight)},
+          {"weight_ratio", state.weight / 10000.0},
+          {"baseline_weight", format_share(baseline)},
+          {"joined_cohorts", state.joined_cohorts},
+          {"stable", r.stable},
+          {"canary", r.canary},
+          {"baseline", r.baseline}};
+}
+
+admin::response gateway::handle_set_weight(const config::rollout_config& rollout,
+                                           const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("weight") || !j["weight"].is_string()) {
+    return admin::json_error(400, R"(expected {"weight": "5%"})");
+  }
+  const auto weight = parse_share(j["weight"].get<std::string>());
+  if (!weight || *weight > full_share) {
+    return admin::json_error(400, "weight must be a share from 0% to 100% in 0.01% steps, such as "
+                                  "\"5%\" or \"0.25%\"");
+  }
+  auto states = states_;
+  states[rollout.name].weight = *weight;
+  auto snap = routing::snapshot::build(snapshot()->source(), states);
+  if (!snap) {
+    return admin::json_error(409, "the new state does not fit the configuration",
+                             to_strings(snap.err()));
+  }
+  states_ = std::move(states);
+  registry_.publish(std::move(*snap));
+  log::info("rollout weight set", {{"rollout", rollout.name}, {"weight", format_share(*weight)}});
+  return {200, "application/json", rollout_json(*snapshot(), rollout).dump() + "\n"};
+}
+
+admin::response gateway::handle_explain(const admin::request& req) {
+  const auto j = nlohmann::json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return admin::json_error(400, R"(expected {"method": "GET", "path": "/x", "headers": {...}})");
+  }
+  const std::string method = j.value("method", std::string("GET"));
+  const std::string target = j.value("path", std::string("/"));
+  const std::string client_ip = j.value("client_ip", std::string("127.0.0.1"));
+  std::vector<std::pair<std::string, std::string>> owned;
+  if (j.contains("headers")) {
+    if (!j["headers"].is_object()) {
+      return admin::json_error(400, "headers must be an object of name: value");
+    }
+    for (const auto& [name, value] : j["headers"].items()) {
+      if (!value.is_string()) {
+        return admin::json_error(400, "header '" + name + "' must have a string value");
+      }
+      owned.emplace_back(name, value.get<std::string>());
+    }
+  }
+  std::vector<header_field> fields;
+  std::string_view host;
+  for (const auto& [name, value] : owned) {
+    fields.push_back({name, value});
+    if (http::iequals(name, "host")) {
+      host = value;
+    }
+  }
+  const auto q = target.find('?');
+  const std::string path = target.substr(0, q);
+  const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+  const routing::request_view view{method, path, query, host, fields, client_ip};
+  const auto snap = snapshot();
+  const auto e = routing::explain(view, *snap, 0);
+  nlohmann::json out = {{"routed", e.routed},
+                        {"route", e.route},
+                        {"service", e.service},
+                        {"subset", e.subset},
+                        {"rollout", e.rollout},
+                        {"reason", e.reason},
+                        {"bucket", e.bucket ? nlohmann::json(*e.bucket) : nlohmann::json(nullptr)},
+                        {"weight", format_share(e.weight)}};
+  if (e.has_key) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(e.key_hash));
+    out["user_key_hash"] = hash;
+  }
+  if (!e.new_anonymous_id.empty()) {
+    out["new_anonymous_id"] = e.new_anonymous_id;
+  }
+  return {e.routed ? 200u : 404u, "application/json", out.dump() + "\n"};
 }
 
 }  // namespace cohort::server

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "admin/admin_server.hpp"
 #include "config/loader.hpp"
 #include "net/asio.hpp"
@@ -46,6 +48,11 @@ class gateway {
 
   gateway() = default;
   admin::response handle_admin(const admin::request& req);
+  admin::response handle_explain(const admin::request& req);
+  admin::response handle_set_weight(const config::rollout_config& rollout,
+                                    const std::string& body);
+  nlohmann::json rollout_json(const routing::snapshot& snap,
+                              const config::rollout_config& r) const;
   void publish(const config::config& cfg);
   void begin_shutdown();
   void check_drained();
