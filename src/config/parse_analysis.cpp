@@ -88,8 +88,7 @@ std::optional<std::string> unit_problem(const std::string& metric, const std::st
   return std::nullopt;
 }
 
-void parse_prometheus(context& cx, const field& f, const std::string& what,
-                      prometheus_query& out) {
+void parse_prometheus(context& cx, const field& f, const std::string& what, prometheus_query& out) {
   object o(cx, f.value, what + " prometheus", {"address", "query"});
   o.check_keys();
   o.require("address");
@@ -128,8 +127,8 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   m.name = *name;
   for (const auto& other : out) {
     if (other.name == m.name) {
-      o.error(*o.find("name"), "name is already used by the metric at line " +
-                                   std::to_string(other.where.line));
+      o.error(*o.find("name"),
+              "name is already used by the metric at line " + std::to_string(other.where.line));
     }
   }
   if (const field* prometheus = o.find("prometheus")) {
@@ -139,13 +138,15 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   const auto& built_in = built_in_metrics();
   const bool is_built_in = std::find(built_in.begin(), built_in.end(), m.name) != built_in.end();
   if (!is_built_in && !m.prometheus) {
-    std::string list;
-    for (const auto& b : built_in) {
-      list += (list.empty() ? "" : ", ") + b;
+    std::string hint = did_you_mean(m.name, built_in);
+    if (hint.empty()) {
+      for (const auto& b : built_in) {
+        hint += (hint.empty() ? " (built-in: " : ", ") + b;
+      }
+      hint += ")";
     }
-    o.error(*o.find("name"), "'" + m.name + "' is not a built-in metric (" + list +
-                                 ")" + did_you_mean(m.name, built_in) +
-                                 "; give it a prometheus: {address, query}");
+    o.error(*o.find("name"), "'" + m.name + "' is not a built-in metric" + hint +
+                                 "; a custom metric needs prometheus: {address, query}");
   }
   std::optional<threshold> min;
   std::optional<threshold> max;
@@ -177,7 +178,8 @@ void parse_judge(context& cx, const field& f, const std::string& what, judge_con
   object o(cx, f.value, what + " judge", {"method", "pass", "marginal", "confidence"});
   o.check_keys();
   out.where = o.where();
-  if (const auto method = o.choice<std::string_view>("method", {{"mann-whitney", "mann-whitney"}})) {
+  if (const auto method =
+          o.choice<std::string_view>("method", {{"mann-whitney", "mann-whitney"}})) {
     out.method = std::string(*method);
   }
   for (const auto& [key, target] :

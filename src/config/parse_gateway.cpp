@@ -17,18 +17,15 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
   l.where = o.where();
   o.require("name");
   o.require("address");
-  bool ok = true;
-  if (const auto name = o.name("name")) {
+  const auto name = o.name("name");
+  if (name) {
     l.name = *name;
     for (const auto& other : out) {
       if (other.name == l.name) {
-        o.error(*o.find("name"), "name is already used by the listener at line " +
-                                     std::to_string(other.where.line));
-        ok = false;
+        o.error(*o.find("name"),
+                "name is already used by the listener at line " + std::to_string(other.where.line));
       }
     }
-  } else {
-    ok = false;
   }
   if (const auto address = o.address("address")) {
     l.address = *address;
@@ -57,7 +54,7 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
     }
     l.tls = config;
   }
-  if (ok) {
+  if (name) {
     out.push_back(std::move(l));
   }
 }

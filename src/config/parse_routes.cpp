@@ -23,8 +23,8 @@ void parse_route(context& cx, const YAML::Node& node, std::size_t index,
     r.name = *name;
     for (const auto& other : out) {
       if (other.name == r.name) {
-        o.error(*o.find("name"), "name is already used by the route at line " +
-                                     std::to_string(other.where.line));
+        o.error(*o.find("name"),
+                "name is already used by the route at line " + std::to_string(other.where.line));
       }
     }
   }

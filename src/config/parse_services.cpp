@@ -62,8 +62,8 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
     s.name = *name;
     for (const auto& other : out) {
       if (other.name == s.name) {
-        o.error(*o.find("name"), "name is already used by the service at line " +
-                                     std::to_string(other.where.line));
+        o.error(*o.find("name"),
+                "name is already used by the service at line " + std::to_string(other.where.line));
       }
     }
   }

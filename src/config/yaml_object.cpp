@@ -119,8 +119,8 @@ std::optional<std::uint64_t> parse_bytes(std::string_view s) {
 
 bool is_name(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -172,8 +172,8 @@ object::object(context& cx, const YAML::Node& node, std::string what,
   }
   is_map_ = true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    fields_.push_back(field{it->first.IsScalar() ? it->first.Scalar() : std::string(), it->first,
-                            it->second});
+    fields_.push_back(
+        field{it->first.IsScalar() ? it->first.Scalar() : std::string(), it->first, it->second});
   }
 }
 
@@ -210,7 +210,15 @@ const field* object::find(std::string_view key) const {
 const field* object::require(std::string_view key) {
   const field* f = find(key);
   if (f == nullptr && is_map_) {
-    error("missing required key '" + std::string(key) + "'");
+    // A misspelling of the key is reported as an unknown key with a suggestion;
+    // saying also that the key is missing would only be noise.
+    const bool misspelt = std::any_of(fields_.begin(), fields_.end(), [&](const field& other) {
+      return std::find(keys_.begin(), keys_.end(), other.key) == keys_.end() &&
+             closest(other.key, keys_) == key;
+    });
+    if (!misspelt) {
+      error("missing required key '" + std::string(key) + "'");
+    }
   }
   return f;
 }
@@ -219,7 +227,9 @@ void object::error(const field& f, std::string problem) const {
   cx_.error(value_place(cx_, f), what_ + ": " + problem);
 }
 
-void object::error(std::string problem) const { cx_.error(node_, what_ + ": " + problem); }
+void object::error(std::string problem) const {
+  cx_.error(node_, what_ + ": " + problem);
+}
 
 std::optional<std::string> object::scalar(std::string_view key, const field** out) const {
   const field* f = find(key);

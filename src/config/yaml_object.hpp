@@ -48,7 +48,8 @@ struct field {
 source_location value_place(const context& cx, const field& f);
 
 // The closest of the candidates to a misspelt word, if one is close enough.
-std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
+std::optional<std::string> closest(std::string_view word,
+                                   const std::vector<std::string>& candidates);
 // " (did you mean 'x'?)" or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
@@ -133,7 +134,8 @@ class object {
  private:
   // The scalar text of a present key; reports a list or map given instead.
   std::optional<std::string> scalar(std::string_view key, const field** out) const;
-  void bad_choice(const field& f, const std::string& got, const std::vector<std::string>& words) const;
+  void bad_choice(const field& f, const std::string& got,
+                  const std::vector<std::string>& words) const;
 
   context& cx_;
   YAML::Node node_;
