@@ -89,7 +89,7 @@ std::optional<std::string> unit_problem(const std::string& metric, const std::st
 }
 
 void parse_prometheus(context& cx, const field& f, const std::string& what, prometheus_query& out) {
-  object o(cx, f.value, what + " prometheus", {"address", "query"});
+  object o(cx, f, what + " prometheus", {"address", "query"});
   o.check_keys();
   o.require("address");
   o.require("query");
@@ -175,7 +175,7 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
 }
 
 void parse_judge(context& cx, const field& f, const std::string& what, judge_config& out) {
-  object o(cx, f.value, what + " judge", {"method", "pass", "marginal", "confidence"});
+  object o(cx, f, what + " judge", {"method", "pass", "marginal", "confidence"});
   o.check_keys();
   out.where = o.where();
   if (const auto method =
@@ -214,7 +214,7 @@ void parse_judge(context& cx, const field& f, const std::string& what, judge_con
 
 void parse_sequential(context& cx, const field& f, const std::string& what,
                       sequential_config& out) {
-  object o(cx, f.value, what + " sequential", {"alpha", "tolerance"});
+  object o(cx, f, what + " sequential", {"alpha", "tolerance"});
   o.check_keys();
   out.where = o.where();
   if (const auto n = o.number("alpha")) {
@@ -247,7 +247,7 @@ void parse_sequential(context& cx, const field& f, const std::string& what,
 }  // namespace
 
 void parse_analysis(context& cx, const field& f, const std::string& what, analysis_config& out) {
-  object o(cx, f.value, what + " analysis",
+  object o(cx, f, what + " analysis",
            {"interval", "threshold", "min_requests", "no_data_deadline", "metrics", "judge",
             "sequential"});
   o.check_keys();

@@ -112,10 +112,10 @@ void check_path(const object& o, std::string_view key, std::optional<std::string
 void parse_match(context& cx, const field& f, const std::string& what, bool cohort,
                  request_match& out) {
   object o =
-      cohort ? object(cx, f.value, what + " match",
+      cohort ? object(cx, f, what + " match",
                       {"host", "path_exact", "path_prefix", "path_regex", "methods", "headers",
                        "cookies", "query", "users"})
-             : object(cx, f.value, what + " match",
+             : object(cx, f, what + " match",
                       {"host", "path_exact", "path_prefix", "path_regex", "methods", "headers"});
   o.check_keys();
   out.where = o.where();

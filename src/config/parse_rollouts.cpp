@@ -56,7 +56,7 @@ void parse_key_source(context& cx, const YAML::Node& node, const std::string& wh
 }
 
 void parse_session(context& cx, const field& f, const std::string& what, session_config& out) {
-  object o(cx, f.value, what + " session", {"key", "anonymous", "cookie_name", "cookie_max_age"});
+  object o(cx, f, what + " session", {"key", "anonymous", "cookie_name", "cookie_max_age"});
   o.check_keys();
   if (const field* key = o.find("key")) {
     const auto items = list_items(cx, o.what(), *key);

@@ -21,7 +21,8 @@ void parse_subset(context& cx, const std::string& service_what, const YAML::Node
       return;
     }
   }
-  object o(cx, value, service_what + " subset '" + subset.name + "'", {"endpoints"});
+  object o(cx, field{subset.name, key, value}, service_what + " subset '" + subset.name + "'",
+           {"endpoints"});
   o.check_keys();
   if (!o.is_map()) {
     return;

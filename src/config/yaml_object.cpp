@@ -161,7 +161,11 @@ std::vector<YAML::Node> list_items(context& cx, const std::string& what, const f
 
 object::object(context& cx, const YAML::Node& node, std::string what,
                std::initializer_list<std::string_view> keys)
-    : cx_(cx), node_(node), what_(std::move(what)), keys_(keys.begin(), keys.end()) {
+    : cx_(cx),
+      node_(node),
+      what_(std::move(what)),
+      where_(cx.where(node)),
+      keys_(keys.begin(), keys.end()) {
   if (node.IsNull()) {
     is_map_ = true;
     return;
@@ -175,6 +179,12 @@ object::object(context& cx, const YAML::Node& node, std::string what,
     fields_.push_back(
         field{it->first.IsScalar() ? it->first.Scalar() : std::string(), it->first, it->second});
   }
+}
+
+object::object(context& cx, const field& f, std::string what,
+               std::initializer_list<std::string_view> keys)
+    : object(cx, f.value, std::move(what), keys) {
+  where_ = value_place(cx, f);
 }
 
 void object::check_keys() {
@@ -228,7 +238,7 @@ void object::error(const field& f, std::string problem) const {
 }
 
 void object::error(std::string problem) const {
-  cx_.error(node_, what_ + ": " + problem);
+  cx_.error(where_, what_ + ": " + problem);
 }
 
 std::optional<std::string> object::scalar(std::string_view key, const field** out) const {

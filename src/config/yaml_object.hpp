@@ -79,11 +79,15 @@ class object {
  public:
   object(context& cx, const YAML::Node& node, std::string what,
          std::initializer_list<std::string_view> keys);
+  // The value of a field; problems of the object as a whole are reported at
+  // the key when the value is empty.
+  object(context& cx, const field& f, std::string what,
+         std::initializer_list<std::string_view> keys);
 
   bool is_map() const { return is_map_; }
   const std::string& what() const { return what_; }
   void set_what(std::string what) { what_ = std::move(what); }
-  source_location where() const { return cx_.where(node_); }
+  source_location where() const { return where_; }
   const YAML::Node& node() const { return node_; }
   context& cx() const { return cx_; }
   const std::vector<field>& fields() const { return fields_; }
@@ -140,6 +144,7 @@ class object {
   context& cx_;
   YAML::Node node_;
   std::string what_;
+  source_location where_;
   std::vector<std::string> keys_;
   std::vector<field> fields_;
   bool is_map_ = false;

@@ -63,6 +63,9 @@ TEST(ConfigErrors, MissingRequiredKeyAtTheObject) {
             lines{"t.yaml:4:5: service 1: missing required key 'name'"});
   EXPECT_EQ(errors("admin: {}\n"),
             lines{"t.yaml:1:1: configuration: missing required key 'gateway'"});
+  // An empty object is reported at its key, not at the next line's token.
+  EXPECT_EQ(errors("gateway:\nservices: []\n"),
+            lines{"t.yaml:1:1: gateway: missing required key 'listeners'"});
 }
 
 TEST(ConfigErrors, BadValuesAtTheValue) {
