@@ -119,18 +119,11 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   }
   metric_check m;
   m.where = o.where();
-  o.require("name");
-  const auto name = o.name("name");
+  const auto name = unique_name(o, out, "metric");
   if (!name) {
     return;
   }
   m.name = *name;
-  for (const auto& other : out) {
-    if (other.name == m.name) {
-      o.error(*o.find("name"),
-              "name is already used by the metric at line " + std::to_string(other.where.line));
-    }
-  }
   if (const field* prometheus = o.find("prometheus")) {
     m.prometheus.emplace();
     parse_prometheus(cx, *prometheus, o.what(), *m.prometheus);

@@ -15,17 +15,10 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
   }
   listener_config l;
   l.where = o.where();
-  o.require("name");
+  const auto name = unique_name(o, out, "listener");
   o.require("address");
-  const auto name = o.name("name");
   if (name) {
     l.name = *name;
-    for (const auto& other : out) {
-      if (other.name == l.name) {
-        o.error(*o.find("name"),
-                "name is already used by the listener at line " + std::to_string(other.where.line));
-      }
-    }
   }
   if (const auto address = o.address("address")) {
     l.address = *address;

@@ -91,16 +91,9 @@ void parse_cohort(context& cx, const YAML::Node& node, const std::string& what, 
   }
   cohort_config c;
   c.where = o.where();
-  o.require("name");
-  const auto name = o.name("name");
+  const auto name = unique_name(o, out, "cohort");
   if (name) {
     c.name = *name;
-    for (const auto& other : out) {
-      if (other.name == c.name) {
-        o.error(*o.find("name"),
-                "name is already used by the cohort at line " + std::to_string(other.where.line));
-      }
-    }
   }
   if (const field* match = o.require("match")) {
     if (match->value.IsNull() || (match->value.IsMap() && match->value.size() == 0)) {
@@ -296,36 +289,18 @@ void parse_rollout(context& cx, const YAML::Node& node, std::size_t index,
   }
   rollout_config r;
   r.where = o.where();
-  o.require("name");
+  const auto name = unique_name(o, out, "rollout");
   o.require("service");
-  const auto name = o.name("name");
   if (name) {
     r.name = *name;
-    for (const auto& other : out) {
-      if (other.name == r.name) {
-        o.error(*o.find("name"),
-                "name is already used by the rollout at line " + std::to_string(other.where.line));
-      }
-    }
   }
-  const service_config* service = nullptr;
-  if (const auto s = o.text("service")) {
-    r.service = *s;
-    const auto it = std::find_if(services.begin(), services.end(),
-                                 [&](const service_config& c) { return c.name == *s; });
-    if (it == services.end()) {
-      std::vector<std::string> names;
-      for (const auto& c : services) {
-        names.push_back(c.name);
-      }
-      o.error(*o.find("service"), "service '" + *s + "' is not defined" + did_you_mean(*s, names));
-    } else {
-      service = &*it;
-      for (const auto& other : out) {
-        if (other.service == r.service) {
-          o.error(*o.find("service"), "service '" + *s + "' already has rollout '" + other.name +
-                                          "' (line " + std::to_string(other.where.line) + ")");
-        }
+  const service_config* service = find_service(o, services, r.service);
+  if (service != nullptr) {
+    for (const auto& other : out) {
+      if (other.service == r.service) {
+        o.error(*o.find("service"), "service '" + r.service + "' already has rollout '" +
+                                        other.name + "' (line " + std::to_string(other.where.line) +
+                                        ")");
       }
     }
   }

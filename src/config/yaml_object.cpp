@@ -161,11 +161,7 @@ std::vector<YAML::Node> list_items(context& cx, const std::string& what, const f
 
 object::object(context& cx, const YAML::Node& node, std::string what,
                std::initializer_list<std::string_view> keys)
-    : cx_(cx),
-      node_(node),
-      what_(std::move(what)),
-      where_(cx.where(node)),
-      keys_(keys.begin(), keys.end()) {
+    : cx_(cx), what_(std::move(what)), where_(cx.where(node)), keys_(keys.begin(), keys.end()) {
   if (node.IsNull()) {
     is_map_ = true;
     return;

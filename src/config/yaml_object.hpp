@@ -86,10 +86,7 @@ class object {
 
   bool is_map() const { return is_map_; }
   const std::string& what() const { return what_; }
-  void set_what(std::string what) { what_ = std::move(what); }
   source_location where() const { return where_; }
-  const YAML::Node& node() const { return node_; }
-  context& cx() const { return cx_; }
   const std::vector<field>& fields() const { return fields_; }
 
   // Reports unknown keys (at the key, with a suggestion) and repeated keys.
@@ -142,7 +139,6 @@ class object {
                   const std::vector<std::string>& words) const;
 
   context& cx_;
-  YAML::Node node_;
   std::string what_;
   source_location where_;
   std::vector<std::string> keys_;
