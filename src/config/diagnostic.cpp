@@ -7,8 +7,8 @@ std::string diagnostic::to_string() const {
   if (where.line <= 0) {
     return where.file + ": " + message;
   }
-  return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +
-         ": " + message;
+  return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+         message;
 }
 
 }  // namespace cohort::config

@@ -14,7 +14,9 @@ namespace {
 void parse_document(detail::context& cx, const YAML::Node& root, config& out) {
   using namespace detail;
   if (root.IsNull()) {
-    cx.error(root, "the configuration is empty (it needs at least gateway.listeners)");
+    // An empty document has no place of its own; the start of the file is where to look.
+    cx.error(source_location{out.source_file, 1, 1},
+             "the configuration is empty (it needs at least gateway.listeners)");
     return;
   }
   object o(cx, root, "configuration",

@@ -88,9 +88,8 @@ std::optional<std::string> unit_problem(const std::string& metric, const std::st
   return std::nullopt;
 }
 
-void parse_prometheus(context& cx, const field& f, const std::string& what,
-                      prometheus_query& out) {
-  object o(cx, f.value, what + " prometheus", {"address", "query"});
+void parse_prometheus(context& cx, const field& f, const std::string& what, prometheus_query& out) {
+  object o(cx, f, what + " prometheus", {"address", "query"});
   o.check_keys();
   o.require("address");
   o.require("query");
@@ -120,18 +119,11 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   }
   metric_check m;
   m.where = o.where();
-  o.require("name");
-  const auto name = o.name("name");
+  const auto name = unique_name(o, out, "metric");
   if (!name) {
     return;
   }
   m.name = *name;
-  for (const auto& other : out) {
-    if (other.name == m.name) {
-      o.error(*o.find("name"), "name is already used by the metric at line " +
-                                   std::to_string(other.where.line));
-    }
-  }
   if (const field* prometheus = o.find("prometheus")) {
     m.prometheus.emplace();
     parse_prometheus(cx, *prometheus, o.what(), *m.prometheus);
@@ -139,13 +131,15 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   const auto& built_in = built_in_metrics();
   const bool is_built_in = std::find(built_in.begin(), built_in.end(), m.name) != built_in.end();
   if (!is_built_in && !m.prometheus) {
-    std::string list;
-    for (const auto& b : built_in) {
-      list += (list.empty() ? "" : ", ") + b;
+    std::string hint = did_you_mean(m.name, built_in);
+    if (hint.empty()) {
+      for (const auto& b : built_in) {
+        hint += (hint.empty() ? " (built-in: " : ", ") + b;
+      }
+      hint += ")";
     }
-    o.error(*o.find("name"), "'" + m.name + "' is not a built-in metric (" + list +
-                                 ")" + did_you_mean(m.name, built_in) +
-                                 "; give it a prometheus: {address, query}");
+    o.error(*o.find("name"), "'" + m.name + "' is not a built-in metric" + hint +
+                                 "; a custom metric needs prometheus: {address, query}");
   }
   std::optional<threshold> min;
   std::optional<threshold> max;
@@ -174,10 +168,11 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
 }
 
 void parse_judge(context& cx, const field& f, const std::string& what, judge_config& out) {
-  object o(cx, f.value, what + " judge", {"method", "pass", "marginal", "confidence"});
+  object o(cx, f, what + " judge", {"method", "pass", "marginal", "confidence"});
   o.check_keys();
   out.where = o.where();
-  if (const auto method = o.choice<std::string_view>("method", {{"mann-whitney", "mann-whitney"}})) {
+  if (const auto method =
+          o.choice<std::string_view>("method", {{"mann-whitney", "mann-whitney"}})) {
     out.method = std::string(*method);
   }
   for (const auto& [key, target] :
@@ -212,7 +207,7 @@ void parse_judge(context& cx, const field& f, const std::string& what, judge_con
 
 void parse_sequential(context& cx, const field& f, const std::string& what,
                       sequential_config& out) {
-  object o(cx, f.value, what + " sequential", {"alpha", "tolerance"});
+  object o(cx, f, what + " sequential", {"alpha", "tolerance"});
   o.check_keys();
   out.where = o.where();
   if (const auto n = o.number("alpha")) {
@@ -245,7 +240,7 @@ void parse_sequential(context& cx, const field& f, const std::string& what,
 }  // namespace
 
 void parse_analysis(context& cx, const field& f, const std::string& what, analysis_config& out) {
-  object o(cx, f.value, what + " analysis",
+  object o(cx, f, what + " analysis",
            {"interval", "threshold", "min_requests", "no_data_deadline", "metrics", "judge",
             "sequential"});
   o.check_keys();

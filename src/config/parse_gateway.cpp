@@ -15,20 +15,10 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
   }
   listener_config l;
   l.where = o.where();
-  o.require("name");
+  const auto name = unique_name(o, out, "listener");
   o.require("address");
-  bool ok = true;
-  if (const auto name = o.name("name")) {
+  if (name) {
     l.name = *name;
-    for (const auto& other : out) {
-      if (other.name == l.name) {
-        o.error(*o.find("name"), "name is already used by the listener at line " +
-                                     std::to_string(other.where.line));
-        ok = false;
-      }
-    }
-  } else {
-    ok = false;
   }
   if (const auto address = o.address("address")) {
     l.address = *address;
@@ -41,7 +31,7 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
     }
   }
   if (const field* tls = o.find("tls")) {
-    object t(cx, tls->value, o.what() + " tls", {"certificate", "private_key"});
+    object t(cx, *tls, o.what() + " tls", {"certificate", "private_key"});
     t.check_keys();
     t.require("certificate");
     t.require("private_key");
@@ -57,13 +47,13 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
     }
     l.tls = config;
   }
-  if (ok) {
+  if (name) {
     out.push_back(std::move(l));
   }
 }
 
 void parse_limits(context& cx, const field& f, limits_config& out) {
-  object o(cx, f.value, "gateway limits",
+  object o(cx, f, "gateway limits",
            {"max_header_bytes", "max_headers", "max_body_bytes", "header_timeout", "idle_timeout",
             "drain_timeout"});
   o.check_keys();
@@ -90,7 +80,7 @@ void parse_limits(context& cx, const field& f, limits_config& out) {
 }
 
 void parse_access_log(context& cx, const field& f, access_log_config& out) {
-  object o(cx, f.value, "gateway access_log", {"mode", "sample"});
+  object o(cx, f, "gateway access_log", {"mode", "sample"});
   o.check_keys();
   if (const auto mode = o.choice<access_log_mode>("mode", {{"off", access_log_mode::off},
                                                            {"sampled", access_log_mode::sampled},
@@ -135,8 +125,7 @@ bool is_loopback(const std::string& host) {
 }  // namespace
 
 void parse_gateway(context& cx, const field& f, gateway_config& out) {
-  object o(cx, f.value, "gateway",
-           {"listeners", "workers", "decision_header", "limits", "access_log"});
+  object o(cx, f, "gateway", {"listeners", "workers", "decision_header", "limits", "access_log"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -176,7 +165,7 @@ void parse_gateway(context& cx, const field& f, gateway_config& out) {
 }
 
 void parse_admin(context& cx, const field& f, admin_config& out) {
-  object o(cx, f.value, "admin", {"address", "token_file"});
+  object o(cx, f, "admin", {"address", "token_file"});
   o.check_keys();
   out.where = o.where();
   const auto address = o.address("address");
@@ -196,7 +185,7 @@ void parse_admin(context& cx, const field& f, admin_config& out) {
 }
 
 void parse_state(context& cx, const field& f, state_config& out) {
-  object o(cx, f.value, "state", {"store"});
+  object o(cx, f, "state", {"store"});
   o.check_keys();
   out.where = o.where();
   const auto store = o.text("store");

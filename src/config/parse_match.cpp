@@ -21,9 +21,8 @@ std::optional<std::string> regex_error(const std::string& pattern) {
 }
 
 constexpr std::pair<std::string_view, match_kind> matchers[] = {
-    {"exact", match_kind::exact},   {"prefix", match_kind::prefix},
-    {"suffix", match_kind::suffix}, {"regex", match_kind::regex},
-    {"present", match_kind::present}, {"absent", match_kind::absent},
+    {"exact", match_kind::exact},  {"prefix", match_kind::prefix},   {"suffix", match_kind::suffix},
+    {"regex", match_kind::regex},  {"present", match_kind::present}, {"absent", match_kind::absent},
     {"semver", match_kind::semver}};
 
 void parse_field_match(context& cx, const YAML::Node& node, const std::string& what,
@@ -112,19 +111,19 @@ void check_path(const object& o, std::string_view key, std::optional<std::string
 
 void parse_match(context& cx, const field& f, const std::string& what, bool cohort,
                  request_match& out) {
-  object o = cohort ? object(cx, f.value, what + " match",
-                             {"host", "path_exact", "path_prefix", "path_regex", "methods",
-                              "headers", "cookies", "query", "users"})
-                    : object(cx, f.value, what + " match",
-                             {"host", "path_exact", "path_prefix", "path_regex", "methods",
-                              "headers"});
+  object o =
+      cohort ? object(cx, f, what + " match",
+                      {"host", "path_exact", "path_prefix", "path_regex", "methods", "headers",
+                       "cookies", "query", "users"})
+             : object(cx, f, what + " match",
+                      {"host", "path_exact", "path_prefix", "path_regex", "methods", "headers"});
   o.check_keys();
   out.where = o.where();
   if (const auto host = o.text("host")) {
     const std::string_view rest = std::string_view(*host).substr(host->starts_with("*.") ? 2 : 0);
     if (rest.empty() || rest.find_first_of(" \t*/") != std::string_view::npos) {
-      o.error(*o.find("host"), "host '" + *host +
-                                   "' is not a host name (like api.example.com or *.example.com)");
+      o.error(*o.find("host"),
+              "host '" + *host + "' is not a host name (like api.example.com or *.example.com)");
     }
     out.host = *host;
   }

@@ -15,8 +15,9 @@ void parse_key_source(context& cx, const YAML::Node& node, const std::string& wh
     return;
   }
   if (o.fields().size() != 1) {
-    o.error("a key source is one of {header: NAME}, {cookie: NAME}, {jwt_claim: NAME}, "
-            "{query: NAME}, {client_ip: true}");
+    o.error(
+        "a key source is one of {header: NAME}, {cookie: NAME}, {jwt_claim: NAME}, "
+        "{query: NAME}, {client_ip: true}");
     return;
   }
   const field& f = o.fields().front();
@@ -55,7 +56,7 @@ void parse_key_source(context& cx, const YAML::Node& node, const std::string& wh
 }
 
 void parse_session(context& cx, const field& f, const std::string& what, session_config& out) {
-  object o(cx, f.value, what + " session", {"key", "anonymous", "cookie_name", "cookie_max_age"});
+  object o(cx, f, what + " session", {"key", "anonymous", "cookie_name", "cookie_max_age"});
   o.check_keys();
   if (const field* key = o.find("key")) {
     const auto items = list_items(cx, o.what(), *key);
@@ -63,10 +64,10 @@ void parse_session(context& cx, const field& f, const std::string& what, session
       parse_key_source(cx, items[i], o.what() + " key " + std::to_string(i + 1), out.key);
     }
   }
-  if (const auto a = o.choice<anonymous_policy>("anonymous",
-                                                {{"cookie", anonymous_policy::cookie},
-                                                 {"random", anonymous_policy::random},
-                                                 {"stable", anonymous_policy::stable}})) {
+  if (const auto a =
+          o.choice<anonymous_policy>("anonymous", {{"cookie", anonymous_policy::cookie},
+                                                   {"random", anonymous_policy::random},
+                                                   {"stable", anonymous_policy::stable}})) {
     out.anonymous = *a;
   }
   if (const auto name = o.text("cookie_name")) {
@@ -90,16 +91,9 @@ void parse_cohort(context& cx, const YAML::Node& node, const std::string& what, 
   }
   cohort_config c;
   c.where = o.where();
-  o.require("name");
-  const auto name = o.name("name");
+  const auto name = unique_name(o, out, "cohort");
   if (name) {
     c.name = *name;
-    for (const auto& other : out) {
-      if (other.name == c.name) {
-        o.error(*o.find("name"), "name is already used by the cohort at line " +
-                                     std::to_string(other.where.line));
-      }
-    }
   }
   if (const field* match = o.require("match")) {
     if (match->value.IsNull() || (match->value.IsMap() && match->value.size() == 0)) {
@@ -202,9 +196,10 @@ void parse_steps(context& cx, const field& f, const std::string& what, rollout_c
   }
 }
 
-void parse_webhook(context& cx, const YAML::Node& node, const std::string& what,
-                   std::size_t index, std::vector<webhook_config>& out) {
-  object o(cx, node, what + " " + label(node, "webhook", index), {"type", "url", "timeout", "name"});
+void parse_webhook(context& cx, const YAML::Node& node, const std::string& what, std::size_t index,
+                   std::vector<webhook_config>& out) {
+  object o(cx, node, what + " " + label(node, "webhook", index),
+           {"type", "url", "timeout", "name"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -259,8 +254,8 @@ void check_subsets(const object& o, const service_config& service, rollout_confi
     const std::string& subset = *roles[i].subset;
     const field* f = o.find(roles[i].key);
     if (std::find(names.begin(), names.end(), subset) == names.end()) {
-      const std::string problem = "service '" + service.name + "' has no subset '" + subset +
-                                  "'" + did_you_mean(subset, names);
+      const std::string problem = "service '" + service.name + "' has no subset '" + subset + "'" +
+                                  did_you_mean(subset, names);
       if (f != nullptr) {
         o.error(*f, std::string(roles[i].key) + ": " + problem);
       } else {
@@ -272,8 +267,7 @@ void check_subsets(const object& o, const service_config& service, rollout_confi
     for (std::size_t j = 0; j < i; ++j) {
       if (*roles[j].subset == subset) {
         const std::string problem = std::string(roles[j].key) + " and " +
-                                    std::string(roles[i].key) + " are both subset '" + subset +
-                                    "'";
+                                    std::string(roles[i].key) + " are both subset '" + subset + "'";
         if (f != nullptr) {
           o.error(*f, problem);
         } else {
@@ -295,36 +289,18 @@ void parse_rollout(context& cx, const YAML::Node& node, std::size_t index,
   }
   rollout_config r;
   r.where = o.where();
-  o.require("name");
+  const auto name = unique_name(o, out, "rollout");
   o.require("service");
-  const auto name = o.name("name");
   if (name) {
     r.name = *name;
-    for (const auto& other : out) {
-      if (other.name == r.name) {
-        o.error(*o.find("name"), "name is already used by the rollout at line " +
-                                     std::to_string(other.where.line));
-      }
-    }
   }
-  const service_config* service = nullptr;
-  if (const auto s = o.text("service")) {
-    r.service = *s;
-    const auto it = std::find_if(services.begin(), services.end(),
-                                 [&](const service_config& c) { return c.name == *s; });
-    if (it == services.end()) {
-      std::vector<std::string> names;
-      for (const auto& c : services) {
-        names.push_back(c.name);
-      }
-      o.error(*o.find("service"), "service '" + *s + "' is not defined" + did_you_mean(*s, names));
-    } else {
-      service = &*it;
-      for (const auto& other : out) {
-        if (other.service == r.service) {
-          o.error(*o.find("service"), "service '" + *s + "' already has rollout '" + other.name +
-                                          "' (line " + std::to_string(other.where.line) + ")");
-        }
+  const service_config* service = find_service(o, services, r.service);
+  if (service != nullptr) {
+    for (const auto& other : out) {
+      if (other.service == r.service) {
+        o.error(*o.find("service"), "service '" + r.service + "' already has rollout '" +
+                                        other.name + "' (line " + std::to_string(other.where.line) +
+                                        ")");
       }
     }
   }

@@ -21,7 +21,8 @@ void parse_subset(context& cx, const std::string& service_what, const YAML::Node
       return;
     }
   }
-  object o(cx, value, service_what + " subset '" + subset.name + "'", {"endpoints"});
+  object o(cx, field{subset.name, key, value}, service_what + " subset '" + subset.name + "'",
+           {"endpoints"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -56,16 +57,9 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   service_config s;
   s.where = o.where();
-  o.require("name");
-  const auto name = o.name("name");
+  const auto name = unique_name(o, out, "service");
   if (name) {
     s.name = *name;
-    for (const auto& other : out) {
-      if (other.name == s.name) {
-        o.error(*o.find("name"), "name is already used by the service at line " +
-                                     std::to_string(other.where.line));
-      }
-    }
   }
   if (const field* subsets = o.require("subsets")) {
     if (subsets->value.IsMap()) {

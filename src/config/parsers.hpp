@@ -5,13 +5,40 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
 #include "config/yaml_object.hpp"
 
 namespace cohort::config::detail {
+
+// Reads the required "name" of an object that must differ from the names of
+// the earlier objects of its list; nullopt when absent or bad (reported).
+template <class T>
+std::optional<std::string> unique_name(object& o, const std::vector<T>& earlier,
+                                       std::string_view kind) {
+  o.require("name");
+  auto name = o.name("name");
+  if (!name) {
+    return name;
+  }
+  for (const auto& other : earlier) {
+    if (other.name == *name) {
+      o.error(*o.find("name"), "name is already used by the " + std::string(kind) + " at line " +
+                                   std::to_string(other.where.line));
+      break;
+    }
+  }
+  return name;
+}
+
+// Reads the "service" key and finds it; nullptr when absent or not defined
+// (reported, with a suggestion). The name as written goes to `name`.
+const service_config* find_service(const object& o, const std::vector<service_config>& services,
+                                   std::string& name);
 
 void parse_gateway(context& cx, const field& f, gateway_config& out);
 void parse_admin(context& cx, const field& f, admin_config& out);

@@ -119,8 +119,8 @@ std::optional<std::uint64_t> parse_bytes(std::string_view s) {
 
 bool is_name(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -161,7 +161,7 @@ std::vector<YAML::Node> list_items(context& cx, const std::string& what, const f
 
 object::object(context& cx, const YAML::Node& node, std::string what,
                std::initializer_list<std::string_view> keys)
-    : cx_(cx), node_(node), what_(std::move(what)), keys_(keys.begin(), keys.end()) {
+    : cx_(cx), what_(std::move(what)), where_(cx.where(node)), keys_(keys.begin(), keys.end()) {
   if (node.IsNull()) {
     is_map_ = true;
     return;
@@ -172,9 +172,15 @@ object::object(context& cx, const YAML::Node& node, std::string what,
   }
   is_map_ = true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    fields_.push_back(field{it->first.IsScalar() ? it->first.Scalar() : std::string(), it->first,
-                            it->second});
+    fields_.push_back(
+        field{it->first.IsScalar() ? it->first.Scalar() : std::string(), it->first, it->second});
   }
+}
+
+object::object(context& cx, const field& f, std::string what,
+               std::initializer_list<std::string_view> keys)
+    : object(cx, f.value, std::move(what), keys) {
+  where_ = value_place(cx, f);
 }
 
 void object::check_keys() {
@@ -210,7 +216,15 @@ const field* object::find(std::string_view key) const {
 const field* object::require(std::string_view key) {
   const field* f = find(key);
   if (f == nullptr && is_map_) {
-    error("missing required key '" + std::string(key) + "'");
+    // A misspelling of the key is reported as an unknown key with a suggestion;
+    // saying also that the key is missing would only be noise.
+    const bool misspelt = std::any_of(fields_.begin(), fields_.end(), [&](const field& other) {
+      return std::find(keys_.begin(), keys_.end(), other.key) == keys_.end() &&
+             closest(other.key, keys_) == key;
+    });
+    if (!misspelt) {
+      error("missing required key '" + std::string(key) + "'");
+    }
   }
   return f;
 }
@@ -219,7 +233,9 @@ void object::error(const field& f, std::string problem) const {
   cx_.error(value_place(cx_, f), what_ + ": " + problem);
 }
 
-void object::error(std::string problem) const { cx_.error(node_, what_ + ": " + problem); }
+void object::error(std::string problem) const {
+  cx_.error(where_, what_ + ": " + problem);
+}
 
 std::optional<std::string> object::scalar(std::string_view key, const field** out) const {
   const field* f = find(key);

@@ -48,7 +48,8 @@ struct field {
 source_location value_place(const context& cx, const field& f);
 
 // The closest of the candidates to a misspelt word, if one is close enough.
-std::optional<std::string> closest(std::string_view word, const std::vector<std::string>& candidates);
+std::optional<std::string> closest(std::string_view word,
+                                   const std::vector<std::string>& candidates);
 // " (did you mean 'x'?)" or "".
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
@@ -78,13 +79,14 @@ class object {
  public:
   object(context& cx, const YAML::Node& node, std::string what,
          std::initializer_list<std::string_view> keys);
+  // The value of a field; problems of the object as a whole are reported at
+  // the key when the value is empty.
+  object(context& cx, const field& f, std::string what,
+         std::initializer_list<std::string_view> keys);
 
   bool is_map() const { return is_map_; }
   const std::string& what() const { return what_; }
-  void set_what(std::string what) { what_ = std::move(what); }
-  source_location where() const { return cx_.where(node_); }
-  const YAML::Node& node() const { return node_; }
-  context& cx() const { return cx_; }
+  source_location where() const { return where_; }
   const std::vector<field>& fields() const { return fields_; }
 
   // Reports unknown keys (at the key, with a suggestion) and repeated keys.
@@ -133,11 +135,12 @@ class object {
  private:
   // The scalar text of a present key; reports a list or map given instead.
   std::optional<std::string> scalar(std::string_view key, const field** out) const;
-  void bad_choice(const field& f, const std::string& got, const std::vector<std::string>& words) const;
+  void bad_choice(const field& f, const std::string& got,
+                  const std::vector<std::string>& words) const;
 
   context& cx_;
-  YAML::Node node_;
   std::string what_;
+  source_location where_;
   std::vector<std::string> keys_;
   std::vector<field> fields_;
   bool is_map_ = false;
