@@ -7,9 +7,12 @@
 #include "http/parser.hpp"
 #include "net/flat_buffer.hpp"
 #include "net/watchdog.hpp"
+#include "proxy/access_log.hpp"
 #include "proxy/forward_head.hpp"
+#include "proxy/trace_context.hpp"
 #include "proxy/upstream_exchange.hpp"
 #include "routing/decision.hpp"
+#include "routing/explain.hpp"
 
 namespace cohort::proxy {
 
@@ -132,13 +135,14 @@ class h1_session final : public drainable {
         dog_.arm(lim.header_timeout, deadline_kind::header);
       }
       in_.commit(n);
+      bytes_read_ += n;
     }
   }
 
   awaitable<bool> write_client(std::span<const asio::const_buffer> buffers) {
     dog_.arm(limits().idle_timeout, deadline_kind::client_io);
     const auto [ec, n] = co_await asio::async_write(client_, buffers, use_nothrow);
-    (void)n;
+    bytes_written_ += n;
     co_return !ec;
   }
 
@@ -149,6 +153,7 @@ class h1_session final : public drainable {
 
   // A local answer on a connection that stays usable.
   awaitable<bool> respond(unsigned status, std::string_view body, bool close) {
+    cur_.status = status;
     out_.clear();
     append_local_response(out_, status, "text/plain; charset=utf-8", body, close,
                           req_.ver == http::version::http10);
@@ -160,6 +165,7 @@ class h1_session final : public drainable {
   // gracefully (stop sending, drain what the client still sends for a moment)
   // so the client reads the answer instead of a reset.
   awaitable<void> reject(unsigned status, std::string_view body) {
+    cur_.status = status;
     dog_.reset_expired();
     out_.clear();
     append_local_response(out_, status, "text/plain; charset=utf-8", body, true);
@@ -189,6 +195,7 @@ class h1_session final : public drainable {
       co_return false;
     }
     in_.commit(n);
+    bytes_read_ += n;
     co_return true;
   }
 
@@ -220,6 +227,7 @@ class h1_session final : public drainable {
           }
           head_pending = false;
           in_.consume(take);
+          cur_.bytes_in += take;
           left -= take;
           if (left > 0 && !co_await read_client_more()) {
             co_return send_outcome::client_failed;
@@ -264,6 +272,7 @@ class h1_session final : public drainable {
             head_pending = false;
           }
           in_.consume(step.consumed);
+          cur_.bytes_in += step.consumed;
           if (step.done) {
             co_return send_outcome::ok;
           }
@@ -278,17 +287,68 @@ class h1_session final : public drainable {
     co_return send_outcome::ok;
   }
 
+  // Accounting around one request: whatever way it ends, it is logged once.
   awaitable<bool> handle_request(std::size_t head_size) {
     const auto& current = worker_.snapshot();
     if (snap_.get() != current.get()) {
       snap_ = current;
     }
-    const routing::snapshot& snap = *snap_;
-    const auto& gateway = snap.source().gateway;
+    cur_.start = std::chrono::steady_clock::now();
+    cur_.written_before = bytes_written_;
+    cur_.bytes_in = head_size;
+    cur_.status = 0;
+    cur_.upstream = {};
+    const auto& access = snap_->source().gateway.access_log;
+    cur_.logged = access.mode == config::access_log_mode::all ||
+                  (access.mode == config::access_log_mode::sampled &&
+                   static_cast<double>(worker_.random() >> 11) * 0x1.0p-53 < access.sample_ratio);
+    if (cur_.logged) {
+      cur_.method.assign(req_.method);
+      cur_.path.assign(req_.path);
+    }
+    const auto* incoming = req_.find("traceparent");
+    cur_.trace.start(incoming ? incoming->value : std::string_view{}, worker_.random(),
+                     worker_.random(), worker_.random());
 
     const routing::request_view view{req_.method, req_.path, req_.query, req_.host,
                                      req_.headers, client_ip_};
-    const routing::decision d = routing::decide(view, snap, worker_.random());
+    cur_.decision = routing::decide(view, *snap_, worker_.random());
+    const bool keep_going = co_await forward(head_size);
+    finish_request();
+    co_return keep_going;
+  }
+
+  void finish_request() {
+    if (!cur_.logged) {
+      return;
+    }
+    const auto& snap = *snap_;
+    const auto& d = cur_.decision;
+    std::array<char, 128> reason;
+    access_record r;
+    r.method = cur_.method;
+    r.path = cur_.path;
+    r.route = routing::route_name(snap, d.route);
+    r.service = routing::service_name(snap, d.service);
+    r.subset = d.service >= 0 ? routing::subset_name(snap, d) : std::string_view{};
+    r.reason = {reason.data(), d.format_reason(reason.data(), reason.size())};
+    r.upstream = cur_.upstream;
+    r.trace_id = cur_.trace.trace_id();
+    r.status = cur_.status;
+    r.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              cur_.start)
+                        .count();
+    r.bytes_in = cur_.bytes_in;
+    r.bytes_out = bytes_written_ - cur_.written_before;
+    r.has_user_key = d.has_key;
+    r.user_key_hash = d.key_hash;
+    write_access_log(r, log_line_);
+  }
+
+  awaitable<bool> forward(std::size_t head_size) {
+    const routing::snapshot& snap = *snap_;
+    const auto& gateway = snap.source().gateway;
+    const routing::decision& d = cur_.decision;
 
     const bool head_request = req_.method == "HEAD";
     const bool client10 = req_.ver == http::version::http10;
@@ -330,8 +390,11 @@ class h1_session final : public drainable {
       }
     }
     out_.clear();
-    const upstream_request_options opts{client_ip_, listener_.proto,
-                                        ex.endpoint() ? ex.endpoint()->key : "", {}};
+    if (ex.endpoint() != nullptr) {
+      cur_.upstream = ex.endpoint()->key;
+    }
+    const upstream_request_options opts{client_ip_, listener_.proto, cur_.upstream,
+                                        cur_.trace.traceparent()};
     append_upstream_request_head(out_, req_, opts);
     in_.consume(head_size);  // req_ views stay readable until in_ moves (the next read)
 
@@ -405,6 +468,7 @@ class h1_session final : public drainable {
   awaitable<bool> relay_response(upstream_exchange& ex, const routing::decision& d,
                                  bool head_request, bool client10, bool keep_alive) {
     const auto& rh = ex.head();
+    cur_.status = rh.status;
     const auto& gateway = snap_->source().gateway;
     downstream_response_options opts;
     if (head_request || rh.framing == http::body_framing::none) {
@@ -500,6 +564,23 @@ class h1_session final : public drainable {
   std::string client_ip_;
   upstream_exchange* exchange_ = nullptr;
   bool idle_ = false;
+  std::uint64_t bytes_read_ = 0;
+  std::uint64_t bytes_written_ = 0;
+
+  // The request in progress, for logs and metrics.
+  struct current_request {
+    std::chrono::steady_clock::time_point start;
+    routing::decision decision;
+    unsigned status = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t written_before = 0;
+    std::string_view upstream;  // endpoint key, owned by the worker's pool
+    trace_context trace;
+    bool logged = false;
+    std::string method;  // copied only when the request is logged
+    std::string path;
+  } cur_;
+  std::string log_line_;
 };
 
 }  // namespace
