@@ -35,7 +35,8 @@ class h1_session final : public drainable {
  public:
   h1_session(net::tcp::socket socket, worker_context& worker, const listener_info& listener)
       : client_(std::move(socket)), worker_(worker), listener_(listener),
-        dog_(worker.io()), in_(read_chunk) {
+        dog_(worker.io()), in_(&worker.blocks()) {
+    exchange_storage_.in.set_pool(&worker.blocks());
     error_code ec;
     const auto peer = client_.remote_endpoint(ec);
     client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
@@ -114,8 +115,17 @@ class h1_session final : public drainable {
         if (pr.status == http::parse_status::error) {
           co_return head_outcome::parse_error;
         }
-      } else if (worker_.draining()) {
-        co_return head_outcome::closed;
+      } else {
+        if (worker_.draining()) {
+          co_return head_outcome::closed;
+        }
+        // Idle between requests: hold no buffer while waiting for the next one.
+        in_.release();
+        exchange_storage_.in.release();
+        const auto [wec] = co_await client_.async_wait(net::tcp::socket::wait_read, use_nothrow);
+        if (wec) {
+          co_return head_outcome::closed;
+        }
       }
       char* p = in_.prepare(read_chunk, lim.max_header_bytes + read_chunk);
       if (in_.writable() == 0) {
@@ -371,7 +381,7 @@ class h1_session final : public drainable {
       co_return false;
     }
 
-    upstream_exchange ex(worker_, dog_);
+    upstream_exchange ex(worker_, dog_, exchange_storage_);
     exchange_ = &ex;
     const auto& service = snap.services()[static_cast<std::size_t>(d.service)];
     const auto& subset = service.subsets[d.subset];
@@ -563,6 +573,7 @@ class h1_session final : public drainable {
   std::shared_ptr<const routing::snapshot> snap_;
   std::string client_ip_;
   upstream_exchange* exchange_ = nullptr;
+  exchange_storage exchange_storage_;
   bool idle_ = false;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t bytes_written_ = 0;

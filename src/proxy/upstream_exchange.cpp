@@ -49,8 +49,11 @@ std::string_view to_string(exchange_error e) {
   return "error";
 }
 
-upstream_exchange::upstream_exchange(worker_context& worker, net::watchdog& dog)
-    : worker_(worker), dog_(dog), in_(read_chunk) {}
+upstream_exchange::upstream_exchange(worker_context& worker, net::watchdog& dog,
+                                     exchange_storage& storage)
+    : worker_(worker), dog_(dog), in_(storage.in), head_(storage.head) {
+  in_.consume(in_.size());  // nothing of a previous exchange may leak into this one
+}
 
 upstream_exchange::~upstream_exchange() { drop_connection(); }
 

@@ -41,9 +41,16 @@ struct response_piece {
   bool failed = false;
 };
 
+// Storage an exchange works in, owned by the downstream connection so that it
+// is reused from one request to the next (no allocation per request).
+struct exchange_storage {
+  net::flat_buffer in;
+  http::response_head head;
+};
+
 class upstream_exchange {
  public:
-  upstream_exchange(worker_context& worker, net::watchdog& dog);
+  upstream_exchange(worker_context& worker, net::watchdog& dog, exchange_storage& storage);
   ~upstream_exchange();
 
   // Picks and connects. snap must be the worker's current snapshot (the pool
@@ -86,8 +93,8 @@ class upstream_exchange {
   duration idle_timeout_{60000};
   upstream::endpoint_state* endpoint_ = nullptr;
   std::unique_ptr<upstream::connection> conn_;
-  net::flat_buffer in_;
-  http::response_head head_;
+  net::flat_buffer& in_;
+  http::response_head& head_;
   http::chunked_decoder chunked_;
   std::uint64_t body_left_ = 0;  // content_length framing
   bool body_done_ = false;

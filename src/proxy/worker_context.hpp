@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "net/asio.hpp"
+#include "net/flat_buffer.hpp"
 #include "proxy/snapshot_registry.hpp"
 #include "upstream/pool.hpp"
 
@@ -39,6 +40,7 @@ class worker_context {
   }
 
   upstream::pool& pool() { return pool_; }
+  net::block_pool& blocks() { return blocks_; }
 
   // splitmix64: cheap, good enough for anonymous ids and random splits.
   std::uint64_t random() {
@@ -71,6 +73,7 @@ class worker_context {
   std::uint64_t generation_ = ~std::uint64_t{0};
   std::shared_ptr<const routing::snapshot> snapshot_;
   upstream::pool pool_;
+  net::block_pool blocks_;
   std::uint64_t random_state_;
   bool draining_ = false;
   std::unordered_set<drainable*> connections_;
