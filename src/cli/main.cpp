@@ -28,6 +28,10 @@ commands:
   validate FILE          check a configuration; prints file:line:column: message for each problem
   explain [-H 'Name: value']... [-X METHOD] PATH
                          which subset this request would reach, and why
+  get rollouts           table: NAME PHASE STEP WEIGHT CANARY BASELINE AGE
+  describe rollout NAME  spec summary, current analysis, last events
+  promote|abort|pause|resume|retry NAME
+                         act on a rollout
   version                print the version
 
 client options (commands that talk to the admin API):
@@ -191,6 +195,140 @@ int cmd_explain(std::vector<std::string> args) {
   return exit_ok;
 }
 
+std::string json_text(const nlohmann::json& j, const char* key, const char* fallback = "-") {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) {
+    return fallback;
+  }
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+// "99.20% 118ms" for an arm's summary, "-" without traffic.
+std::string arm_summary(const nlohmann::json& arm) {
+  if (!arm.is_object() || arm.value("requests", 0) == 0) {
+    return "-";
+  }
+  char buf[64];
+  const double sr = arm.value("success_rate", 0.0) * 100.0;
+  if (arm.contains("p99_ms") && arm["p99_ms"].is_number()) {
+    std::snprintf(buf, sizeof buf, "%.2f%% %.0fms", sr, arm["p99_ms"].get<double>());
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f%%", sr);
+  }
+  return buf;
+}
+
+std::string age_text(double seconds) {
+  char buf[32];
+  if (seconds < 120) {
+    std::snprintf(buf, sizeof buf, "%.0fs", seconds);
+  } else if (seconds < 7200) {
+    std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
+  }
+  return buf;
+}
+
+int cmd_get(std::vector<std::string> args) {
+  cohort::cli::admin_target target;
+  std::string problem;
+  if (!take_client_options(args, target, problem)) {
+    return print_usage(problem);
+  }
+  if (args.size() != 1 || (args[0] != "rollouts" && args[0] != "rollout")) {
+    return print_usage("usage: cohort get rollouts");
+  }
+  const auto reply = cohort::cli::call_admin(target, "GET", "/api/v1/rollouts");
+  if (const int rc = report_failure(reply); rc != exit_ok) {
+    return rc;
+  }
+  const auto j = nlohmann::json::parse(reply.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("rollouts")) {
+    std::fprintf(stderr, "cohort: unexpected answer from the admin API\n");
+    return exit_refused;
+  }
+  std::printf("%-24s %-17s %-6s %-7s %-16s %-16s %s\n", "NAME", "PHASE", "STEP", "WEIGHT",
+              "CANARY", "BASELINE", "AGE");
+  for (const auto& r : j["rollouts"]) {
+    std::string step = "-";
+    if (r.contains("step") && r["step"].is_number() && r.contains("steps")) {
+      step = std::to_string(r["step"].get<int>()) + "/" + std::to_string(r["steps"].get<int>());
+    }
+    std::printf("%-24s %-17s %-6s %-7s %-16s %-16s %s\n", json_text(r, "name").c_str(),
+                json_text(r, "phase").c_str(), step.c_str(), json_text(r, "weight").c_str(),
+                arm_summary(r.value("canary_metrics", nlohmann::json())).c_str(),
+                arm_summary(r.value("baseline_metrics", nlohmann::json())).c_str(),
+                r.contains("age_seconds") ? age_text(r["age_seconds"].get<double>()).c_str() : "-");
+  }
+  return exit_ok;
+}
+
+int cmd_describe(std::vector<std::string> args) {
+  cohort::cli::admin_target target;
+  std::string problem;
+  if (!take_client_options(args, target, problem)) {
+    return print_usage(problem);
+  }
+  if (args.size() != 2 || args[0] != "rollout") {
+    return print_usage("usage: cohort describe rollout NAME");
+  }
+  const auto reply = cohort::cli::call_admin(target, "GET", "/api/v1/rollouts/" + args[1]);
+  if (const int rc = report_failure(reply); rc != exit_ok) {
+    return rc;
+  }
+  const auto r = nlohmann::json::parse(reply.body, nullptr, false);
+  if (r.is_discarded()) {
+    std::fprintf(stderr, "cohort: unexpected answer from the admin API\n");
+    return exit_refused;
+  }
+  std::printf("Name:           %s\n", json_text(r, "name").c_str());
+  std::printf("Service:        %s (stable %s, canary %s, baseline %s)\n",
+              json_text(r, "service").c_str(), json_text(r, "stable").c_str(),
+              json_text(r, "canary").c_str(), json_text(r, "baseline", "none").c_str());
+  std::printf("Phase:          %s\n", json_text(r, "phase").c_str());
+  std::printf("Step:           %s of %s\n", json_text(r, "step").c_str(),
+              json_text(r, "steps").c_str());
+  std::printf("Canary weight:  %s\n", json_text(r, "weight").c_str());
+  std::printf("Failed checks:  %s\n", json_text(r, "failed_checks", "0").c_str());
+  std::printf("Canary:         %s\n",
+              arm_summary(r.value("canary_metrics", nlohmann::json())).c_str());
+  std::printf("Baseline:       %s\n",
+              arm_summary(r.value("baseline_metrics", nlohmann::json())).c_str());
+  if (r.contains("reason")) {
+    std::printf("Reason:         %s\n", json_text(r, "reason").c_str());
+  }
+  if (r.contains("last_analysis") && !r["last_analysis"].is_null()) {
+    std::printf("Last analysis:\n%s\n", r["last_analysis"].dump(2).c_str());
+  }
+  if (r.contains("events") && r["events"].is_array()) {
+    std::printf("Events:\n");
+    for (const auto& e : r["events"]) {
+      std::printf("  %s  %s\n", json_text(e, "time").c_str(), json_text(e, "message").c_str());
+    }
+  }
+  return exit_ok;
+}
+
+int cmd_action(const std::string& action, std::vector<std::string> args) {
+  cohort::cli::admin_target target;
+  std::string problem;
+  if (!take_client_options(args, target, problem)) {
+    return print_usage(problem);
+  }
+  if (args.size() != 1) {
+    return print_usage("usage: cohort " + action + " NAME");
+  }
+  const auto reply =
+      cohort::cli::call_admin(target, "POST", "/api/v1/rollouts/" + args[0] + "/" + action);
+  if (const int rc = report_failure(reply); rc != exit_ok) {
+    return rc;
+  }
+  const auto r = nlohmann::json::parse(reply.body, nullptr, false);
+  std::printf("%s: %s (phase %s)\n", args[0].c_str(), action.c_str(),
+              r.is_discarded() ? "?" : json_text(r, "phase").c_str());
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -207,6 +345,16 @@ int main(int argc, char** argv) {
   }
   if (command == "explain") {
     return cmd_explain(args);
+  }
+  if (command == "get") {
+    return cmd_get(args);
+  }
+  if (command == "describe") {
+    return cmd_describe(args);
+  }
+  if (command == "promote" || command == "abort" || command == "pause" || command == "resume" ||
+      command == "retry") {
+    return cmd_action(std::string(command), args);
   }
   if (command == "version" || command == "--version") {
     std::printf("cohort %s\n", COHORT_VERSION);
