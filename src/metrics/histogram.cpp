@@ -32,7 +32,7 @@ template <class Layout>
 std::vector<double> basic_histogram<Layout>::upper_bounds_seconds() {
   std::vector<double> bounds(bucket_count);
   for (std::size_t i = 0; i < bucket_count; ++i) {
-    bounds[i] = static_cast<double>(Layout::upper_ns(i)) * 1e-9;
+    bounds[i] = static_cast<double>(Layout::upper_ns(i)) / 1e9;
   }
   bounds.back() = std::numeric_limits<double>::infinity();
   return bounds;

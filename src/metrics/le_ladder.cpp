@@ -3,7 +3,7 @@
 namespace cohort::metrics {
 
 double le_bound_seconds(std::size_t k) {
-  return static_cast<double>(le_bound_ns(k)) * 1e-9;
+  return static_cast<double>(le_bound_ns(k)) / 1e9;
 }
 
 void cumulative_le_counts(const latency_histogram& h, std::span<std::uint64_t, le_count> out) {
