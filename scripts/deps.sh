@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # integration tests and demo: real peers on loopback
   curl wrk nghttp2-client procps iproute2 python3
+  # promtool (`promtool check metrics` in the metrics tests)
+  prometheus
   # statistics reference for the analysis tests
   r-base-core
 )
