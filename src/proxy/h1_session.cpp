@@ -13,6 +13,7 @@
 #include "proxy/upstream_exchange.hpp"
 #include "routing/decision.hpp"
 #include "routing/explain.hpp"
+#include "common/monotonic.hpp"
 
 namespace cohort::proxy {
 
@@ -42,8 +43,12 @@ class h1_session final : public drainable {
     client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
     client_.set_option(net::tcp::no_delay(true), ec);
     worker_.add_connection(this);
+    worker_.metrics().connection_opened(listener_.metrics_id);
   }
-  ~h1_session() override { worker_.remove_connection(this); }
+  ~h1_session() override {
+    worker_.metrics().connection_closed(listener_.metrics_id);
+    worker_.remove_connection(this);
+  }
 
   awaitable<void> run() {
     using namespace asio::experimental::awaitable_operators;
@@ -299,9 +304,10 @@ class h1_session final : public drainable {
 
   // Accounting around one request: whatever way it ends, it is logged once.
   awaitable<bool> handle_request(std::size_t head_size) {
-    const auto& current = worker_.snapshot();
-    if (snap_.get() != current.get()) {
-      snap_ = current;
+    const auto& current = worker_.published();
+    if (pub_.get() != current.get()) {
+      pub_ = current;
+      snap_ = pub_->snapshot.get();
     }
     cur_.start = std::chrono::steady_clock::now();
     cur_.written_before = bytes_written_;
@@ -323,17 +329,83 @@ class h1_session final : public drainable {
     const routing::request_view view{req_.method, req_.path, req_.query, req_.host,
                                      req_.headers, client_ip_};
     cur_.decision = routing::decide(view, *snap_, worker_.random());
+    count_decision(cur_.decision);
     const bool keep_going = co_await forward(head_size);
     finish_request();
     co_return keep_going;
   }
 
+  void count_decision(const routing::decision& d) {
+    using routing::reason_kind;
+    metrics::decision_reason reason;
+    switch (d.kind) {
+      case reason_kind::cohort:
+        reason = metrics::decision_reason::cohort;
+        break;
+      case reason_kind::pin:
+        reason = metrics::decision_reason::pin;
+        break;
+      case reason_kind::bucket_canary:
+      case reason_kind::bucket_stable:
+      case reason_kind::baseline:
+        reason = metrics::decision_reason::bucket;
+        break;
+      case reason_kind::anonymous:
+        reason = metrics::decision_reason::anonymous;
+        break;
+      case reason_kind::rolled_back:
+        reason = metrics::decision_reason::rollback;
+        break;
+      case reason_kind::promoted:
+        reason = metrics::decision_reason::promoted;
+        break;
+      default:
+        return;  // no rollout applies
+    }
+    worker_.metrics().record_decision(pub_->series.decision(d.rollout, d.subset, reason));
+  }
+
+  void count_upstream_failure(const routing::decision& d, exchange_error err) {
+    metrics::upstream_event event;
+    switch (err) {
+      case exchange_error::connect_refused:
+      case exchange_error::connect_failed:
+      case exchange_error::connect_timeout:
+        event = metrics::upstream_event::connect_failure;
+        break;
+      case exchange_error::response_timeout:
+        event = metrics::upstream_event::timeout;
+        break;
+      case exchange_error::send_failed:
+      case exchange_error::closed_early:
+      case exchange_error::bad_response:
+      case exchange_error::body_failed:
+        event = metrics::upstream_event::reset;
+        break;
+      default:
+        return;
+    }
+    worker_.metrics().record_upstream(pub_->series.upstream(d.service, d.subset), event);
+  }
+
   void finish_request() {
+    const auto& d = cur_.decision;
+    const auto end = std::chrono::steady_clock::now();
+    const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(end - cur_.start);
+    metrics::request_sample sample;
+    sample.series = pub_->series.request(d.route, d.subset);
+    sample.arm = pub_->series.arm(d.rollout, d.subset);
+    sample.status = static_cast<std::uint16_t>(cur_.status);
+    sample.error = cur_.status >= 500 || cur_.status == 0;
+    sample.latency_ns = static_cast<std::uint64_t>(latency.count());
+    sample.bytes_in = cur_.bytes_in;
+    sample.bytes_out = bytes_written_ - cur_.written_before;
+    sample.now_s = monotonic_seconds(end);
+    worker_.metrics().record(sample);
     if (!cur_.logged) {
       return;
     }
     const auto& snap = *snap_;
-    const auto& d = cur_.decision;
     std::array<char, 128> reason;
     access_record r;
     r.method = cur_.method;
@@ -345,9 +417,7 @@ class h1_session final : public drainable {
     r.upstream = cur_.upstream;
     r.trace_id = cur_.trace.trace_id();
     r.status = cur_.status;
-    r.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              cur_.start)
-                        .count();
+    r.duration_ms = std::chrono::duration<double, std::milli>(end - cur_.start).count();
     r.bytes_in = cur_.bytes_in;
     r.bytes_out = bytes_written_ - cur_.written_before;
     r.has_user_key = d.has_key;
@@ -387,6 +457,7 @@ class h1_session final : public drainable {
     const auto& subset = service.subsets[d.subset];
     if (const auto err = co_await ex.open(snap, static_cast<std::size_t>(d.service), d.subset);
         err != exchange_error::none) {
+      count_upstream_failure(d, err);
       in_.consume(head_size);
       exchange_ = nullptr;
       co_return co_await respond(status_for(err), failure_body(service, subset, ex, err),
@@ -445,6 +516,7 @@ class h1_session final : public drainable {
         break;
     }
     if (err != exchange_error::none) {
+      count_upstream_failure(d, err);
       exchange_ = nullptr;
       dog_.reset_expired();
       // The request body was consumed only if sending succeeded.
@@ -570,7 +642,8 @@ class h1_session final : public drainable {
   std::string chunk_head_;
   std::string tail_;
   http::request_head req_;
-  std::shared_ptr<const routing::snapshot> snap_;
+  std::shared_ptr<const published_state> pub_;
+  const routing::snapshot* snap_ = nullptr;
   std::string client_ip_;
   upstream_exchange* exchange_ = nullptr;
   exchange_storage exchange_storage_;

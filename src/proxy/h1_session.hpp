@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "metrics/shard.hpp"
 #include "net/asio.hpp"
 #include "proxy/worker_context.hpp"
 
@@ -12,6 +13,7 @@ namespace cohort::proxy {
 struct listener_info {
   std::string name;
   std::string proto = "http";  // X-Forwarded-Proto
+  metrics::listener_id metrics_id = 0;
 };
 
 // Serves the connection until it closes. The socket is taken by value so it

@@ -6,17 +6,17 @@
 namespace cohort::proxy {
 
 worker_context::worker_context(net::asio::io_context& ctx, const snapshot_registry& registry,
-                               unsigned index)
-    : ctx_(ctx), registry_(registry), index_(index), pool_(ctx) {
+                               unsigned index, metrics::shard& metrics)
+    : ctx_(ctx), registry_(registry), index_(index), metrics_(metrics), pool_(ctx) {
   std::random_device rd;
   random_state_ = (std::uint64_t{rd()} << 32) ^ rd() ^ (std::uint64_t{index} << 48);
 }
 
 void worker_context::refresh(std::uint64_t gen) {
   generation_ = gen;
-  snapshot_ = registry_.load();
-  if (snapshot_) {
-    pool_.attach(*snapshot_);
+  published_ = registry_.load();
+  if (published_) {
+    pool_.attach(*published_->snapshot);
   }
 }
 

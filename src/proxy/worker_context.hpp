@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "net/asio.hpp"
+#include "metrics/shard.hpp"
 #include "net/flat_buffer.hpp"
 #include "proxy/snapshot_registry.hpp"
 #include "upstream/pool.hpp"
@@ -25,19 +26,23 @@ class drainable {
 
 class worker_context {
  public:
-  worker_context(net::asio::io_context& ctx, const snapshot_registry& registry, unsigned index);
+  worker_context(net::asio::io_context& ctx, const snapshot_registry& registry, unsigned index,
+                 metrics::shard& metrics);
 
   net::asio::io_context& io() { return ctx_; }
   unsigned index() const { return index_; }
 
-  // The current snapshot; re-reads the registry only when its generation moved.
-  const std::shared_ptr<const routing::snapshot>& snapshot() {
+  // The current publication; re-reads the registry only when its generation moved.
+  const std::shared_ptr<const published_state>& published() {
     const auto gen = registry_.generation();
     if (gen != generation_) {
       refresh(gen);
     }
-    return snapshot_;
+    return published_;
   }
+  const std::shared_ptr<const routing::snapshot>& snapshot() { return published()->snapshot; }
+
+  metrics::shard& metrics() { return metrics_; }
 
   upstream::pool& pool() { return pool_; }
   net::block_pool& blocks() { return blocks_; }
@@ -71,7 +76,8 @@ class worker_context {
   const snapshot_registry& registry_;
   unsigned index_;
   std::uint64_t generation_ = ~std::uint64_t{0};
-  std::shared_ptr<const routing::snapshot> snapshot_;
+  std::shared_ptr<const published_state> published_;
+  metrics::shard& metrics_;
   upstream::pool pool_;
   net::block_pool blocks_;
   std::uint64_t random_state_;

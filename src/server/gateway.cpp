@@ -112,7 +112,10 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
   g->config_path_ = config_path;
   g->config_text_ = std::move(*text);
   g->boot_config_ = std::move(*loaded);
-  g->registry_.publish(std::move(*snap));
+  const unsigned configured = g->boot_config_.gateway.workers;
+  g->worker_count_ = configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
+  g->metrics_ = std::make_unique<metrics::registry>(g->worker_count_);
+  g->publish(std::move(*snap));
   return g;
 }
 
@@ -146,16 +149,17 @@ int gateway::run() {
   signals.async_wait(on_signal);
 
   const auto& gw = boot_config_.gateway;
-  unsigned count = gw.workers != 0 ? gw.workers : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned count = worker_count_;
   for (unsigned i = 0; i < count; ++i) {
     auto w = std::make_unique<worker>();
-    w->context = std::make_unique<proxy::worker_context>(w->ctx, registry_, i);
+    w->context = std::make_unique<proxy::worker_context>(w->ctx, registry_, i, metrics_->worker(i));
     workers_.push_back(std::move(w));
   }
   // Listeners: worker 0 binds (port 0 picks one), the others join the same port.
   for (const auto& l : gw.listeners) {
     auto info = std::make_unique<proxy::listener_info>();
     info->name = l.name;
+    info->metrics_id = metrics_->intern_listener(l.name);
     host_port address = l.address;
     for (auto& w : workers_) {
       auto acceptor = net::open_listener(w->ctx, address, true);
@@ -275,7 +279,7 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
     if (!snap) {
       out.errors = to_strings(snap.err());
     } else {
-      registry_.publish(std::move(*snap));
+      publish(std::move(*snap));
       config_text_ = text;
       out.ok = true;
     }
@@ -292,7 +296,63 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
   return out;
 }
 
+void gateway::publish(std::shared_ptr<const routing::snapshot> snap) {
+  metrics::label_model model;
+  const auto& cfg = snap->source();
+  const auto service_index = [&](const std::string& name) -> std::uint32_t {
+    for (std::uint32_t i = 0; i < cfg.services.size(); ++i) {
+      if (cfg.services[i].name == name) {
+        return i;
+      }
+    }
+    return 0;  // validation guarantees the name exists
+  };
+  for (const auto& svc : snap->services()) {
+    auto& m = model.services.emplace_back();
+    m.name = svc.name;
+    for (const auto& sub : svc.subsets) {
+      m.subsets.push_back(sub.name);
+    }
+  }
+  for (const auto& r : cfg.routes) {
+    model.routes.push_back({r.name, service_index(r.service)});
+  }
+  for (const auto& r : cfg.rollouts) {
+    model.rollouts.push_back({r.name, service_index(r.service)});
+  }
+  auto state = std::make_shared<proxy::published_state>();
+  state->series = metrics_->intern(model);
+  state->snapshot = std::move(snap);
+  registry_.publish(std::move(state));
+}
+
+admin::response gateway::handle_metrics() {
+  metrics::server_metrics server;
+  server.reloads_ok = reloads_ok_;
+  server.reloads_rejected = reloads_rejected_;
+  const auto snap = snapshot();
+  for (const auto& r : snap->source().rollouts) {
+    const auto j = rollout_json(*snap, r);
+    metrics::rollout_view view;
+    view.name = r.name;
+    view.phase = "Progressing";
+    const double w = j["weight_ratio"].get<double>();
+    const double baseline = r.baseline.empty() ? 0.0 : w;
+    view.weight_ratio.emplace_back(r.canary, w);
+    if (!r.baseline.empty()) {
+      view.weight_ratio.emplace_back(r.baseline, baseline);
+    }
+    view.weight_ratio.emplace_back(r.stable, std::max(0.0, 1.0 - w - baseline));
+    server.rollouts.push_back(std::move(view));
+  }
+  return {200, std::string(metrics::exposition_content_type),
+          metrics::render_prometheus(metrics_->collect(), server)};
+}
+
 admin::response gateway::handle_admin(const admin::request& req) {
+  if (req.path == "/metrics") {
+    return handle_metrics();
+  }
   if (req.path == "/healthz") {
     return {200, "text/plain; charset=utf-8", "ok\n"};
   }
@@ -396,7 +456,7 @@ admin::response gateway::handle_set_weight(const config::rollout_config& rollout
                              to_strings(snap.err()));
   }
   states_ = std::move(states);
-  registry_.publish(std::move(*snap));
+  publish(std::move(*snap));
   log::info("rollout weight set", {{"rollout", rollout.name}, {"weight", format_share(*weight)}});
   return {200, "application/json", rollout_json(*snapshot(), rollout).dump() + "\n"};
 }

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/registry.hpp"
 #include "config/loader.hpp"
 #include "net/asio.hpp"
 #include "proxy/h1_session.hpp"
@@ -40,7 +42,7 @@ class gateway {
   reload_outcome reload_from_file();
 
   const std::string& config_text() const { return config_text_; }
-  std::shared_ptr<const routing::snapshot> snapshot() const { return registry_.load(); }
+  std::shared_ptr<const routing::snapshot> snapshot() const { return registry_.load()->snapshot; }
   bool ready() const { return ready_.load(); }
 
  private:
@@ -53,7 +55,9 @@ class gateway {
                                     const std::string& body);
   nlohmann::json rollout_json(const routing::snapshot& snap,
                               const config::rollout_config& r) const;
-  void publish(const config::config& cfg);
+  // Interns the snapshot's series and hands both to the workers.
+  void publish(std::shared_ptr<const routing::snapshot> snap);
+  admin::response handle_metrics();
   void begin_shutdown();
   void check_drained();
 
@@ -61,6 +65,8 @@ class gateway {
   std::string config_text_;
   config::config boot_config_;  // what the listeners were opened with
   proxy::snapshot_registry registry_;
+  std::unique_ptr<metrics::registry> metrics_;
+  unsigned worker_count_ = 1;
   routing::rollout_states states_;
 
   net::asio::io_context main_ctx_{1};
