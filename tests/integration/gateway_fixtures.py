@@ -268,6 +268,25 @@ class RecordingUpstream(_ServerBase):
         return raw
 
 
+class CloseDelimitedUpstream(_ServerBase):
+    """Answers every request with an HTTP/1.0 response whose body ends when
+    the connection closes (no Content-Length, no chunking)."""
+
+    def __init__(self, body):
+        self.body = body
+        super().__init__()
+
+    def serve(self, conn, peer):
+        conn.settimeout(5)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            buf += chunk
+        conn.sendall(b"HTTP/1.0 200 OK\r\nX-Origin: close-delimited\r\n\r\n" + self.body)
+
+
 def full_backlog_listener():
     """A listening socket whose accept queue is full, so a further connect
     to it gets no answer (Linux drops the SYN). Returns (listener, fillers)

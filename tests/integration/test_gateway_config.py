@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -250,6 +251,9 @@ class Reload(unittest.TestCase):
                 t.join(timeout=40)
             self.assertEqual((applied, rejected), (25, 25))
             wrk = result["wrk"]
+            print(f"\nwrk during 50 reloads: {wrk['requests']} requests, "
+                  f"{wrk['requests_per_s']} req/s, non-2xx {wrk['non_2xx']}, "
+                  f"socket errors {wrk['socket_errors']}", file=sys.stderr)
             self.assertGreater(wrk["requests"], 200, wrk["raw"])
             self.assertEqual(wrk["non_2xx"], 0, wrk["raw"])
             self.assertEqual(wrk["socket_errors"],

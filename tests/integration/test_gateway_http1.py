@@ -9,6 +9,7 @@ import random
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -16,7 +17,7 @@ import unittest
 from cohort_harness import (FNV_OFFSET, Gateway, decode_chunked, fnv1a64, fnv1a64_zeros,
                             free_port, http_get, raw_exchange, start_backend, stream_pattern,
                             curl_upload)
-from gateway_fixtures import (RecordingUpstream, SilentUpstream, close_all, echo_headers,
+from gateway_fixtures import (CloseDelimitedUpstream, RecordingUpstream, SilentUpstream, close_all, echo_headers,
                               full_backlog_listener, gateway_config, read_exactly_until, route,
                               rss_kib, service, split_response, timed_exchange)
 
@@ -536,6 +537,30 @@ class GatewayStalePooledConnection(unittest.TestCase):
             self.assertEqual(len({r["peer"] for r in origin.requests}), 30)
 
 
+class GatewayCloseDelimitedUpstream(unittest.TestCase):
+    def test_close_delimited_answer_is_rechunked_for_http11_clients(self):
+        payload = random.Random(5).randbytes(300_000)
+        with CloseDelimitedUpstream(payload) as origin, \
+                Gateway(gateway_config([service("s", [origin])],
+                                       [route("r", "s", path_prefix="/")])) as gw:
+            port = gw.port("public")
+            # HTTP/1.1 client: chunked, so the connection could stay open.
+            reply, took = timed_exchange(port, b"GET /a HTTP/1.1\r\nHost: x\r\n"
+                                               b"Connection: close\r\n\r\n", timeout=5)
+            status_line, headers, body, _, _ = decode_chunked(reply)
+            self.assertTrue(status_line.startswith("HTTP/1.1 200"), status_line)
+            self.assertIn(("X-Origin", "close-delimited"), headers)
+            self.assertEqual(body, payload)
+            # HTTP/1.0 client: close-delimited again.
+            reply, took = timed_exchange(port, b"GET /b HTTP/1.0\r\nHost: x\r\n\r\n",
+                                         timeout=5)
+            self.assertLess(took, 4)
+            status, headers, body = split_response(reply)
+            self.assertEqual(status, 200)
+            self.assertNotIn("transfer-encoding", headers)
+            self.assertEqual(body, payload)
+
+
 class GatewayWithoutDecisionHeader(unittest.TestCase):
     def test_no_decision_header_unless_configured(self):
         with start_backend(label="solo") as b, \
@@ -593,6 +618,8 @@ class GatewayLargeUpload(unittest.TestCase):
         self.assertEqual(doc["body_fnv1a64"], "%016x" % expected)
         self.assertIn("chunked", [v.lower() for v in echo_headers(doc, "Transfer-Encoding")])
         growth_mib = (peak[0] - base) / 1024
+        print(f"\n100 MiB upload: gateway RSS {base} KiB -> peak {peak[0]} KiB "
+              f"(+{growth_mib:.1f} MiB)", file=sys.stderr)
         self.assertLess(growth_mib, 64, f"RSS grew by {growth_mib:.1f} MiB (base {base} KiB)")
 
 
