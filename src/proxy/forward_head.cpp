@@ -204,11 +204,13 @@ void append_downstream_response_head(std::string& out, const http::response_head
       out.append("Transfer-Encoding: chunked\r\n");
       break;
     case downstream_body::none:
-      // A 204/304/HEAD answer keeps the upstream's declared length when it had one.
-      if (resp.framing == http::body_framing::content_length || resp.status == 304) {
-        if (const auto* cl = resp.find("content-length")) {
-          append_field(out, "Content-Length", cl->value);
-        }
+      // A HEAD or 304 answer keeps the upstream's declared length (RFC 9110
+      // 9.3.2, 8.6). The parser gives such answers no body framing, so the
+      // field itself decides; 1xx and 204 never carry one.
+      if (resp.status >= 200 && resp.status != 204 && resp.find("content-length") != nullptr) {
+        out.append("Content-Length: ");
+        append_number(out, resp.content_length);
+        out.append("\r\n");
       }
       break;
     case downstream_body::until_close:
