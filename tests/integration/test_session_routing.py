@@ -703,6 +703,21 @@ class WeightApi(unittest.TestCase):
         finally:
             client.close()
 
+    def test_above_half_the_baseline_gets_what_is_left_and_says_so(self):
+        # Canary [0, 6000), baseline [6000, 10000): the baseline cannot match
+        # the canary's share any more, and the API must report what it gets.
+        doc = self.admin.set_weight("60%")
+        self.assertEqual((doc["weight"], doc["baseline_weight"]), ("60%", "40%"))
+        counts = {"canary": 0, "baseline": 0, "stable": 0}
+        for i in range(1000):
+            status, h, body = http_get(self.gw.port(), "/profile", {"X-User-Id": f"half-{i}"})
+            counts[Observation(None, status, h, body).subset] += 1
+        self.assertEqual(counts["stable"], 0, counts)
+        self.assertLessEqual(abs(counts["canary"] / 1000 - 0.60), 0.08, counts)
+        self.assertLessEqual(abs(counts["baseline"] / 1000 - 0.40), 0.08, counts)
+        doc = self.admin.set_weight("20%")
+        self.assertEqual((doc["weight"], doc["baseline_weight"]), ("20%", "20%"))
+
     def test_restart_returns_to_the_weight_in_the_file(self):
         self.admin.set_weight("40%")
         self.assertEqual(self.current_weight(), "40%")
