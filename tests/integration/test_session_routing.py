@@ -586,6 +586,10 @@ class Cohorts(unittest.TestCase):
                              (by_header.subset, by_header.reason), user)
             self.assertEqual(by_token.cookies, [], "a keyed request gets no anonymous id")
             by_subset.add(by_header.subset)
+            if i % 10 == 0:
+                e = self.admin.explain(
+                    {"Authorization": f"Bearer {unsigned_jwt({'sub': user})}"})
+                self.assertEqual((e["subset"], e["reason"]), (by_token.subset, by_token.reason))
         self.assertEqual(by_subset, {"stable", "baseline", "canary"})
         # The header comes first in the key list: with both, the header decides.
         for i in range(50):
