@@ -424,7 +424,10 @@ nlohmann::json gateway::rollout_json(const routing::snapshot& snap,
   const char* mode = state.phase == routing::rollout_state::mode::promoted      ? "promoted"
                      : state.phase == routing::rollout_state::mode::rolled_back ? "rolled_back"
                                                                                 : "progressing";
-  const basis_points baseline = r.baseline.empty() ? 0 : std::min(state.weight, full_share);
+  // The baseline takes [w, 2w) capped at the end of the range: above 50% it
+  // gets what the canary leaves.
+  const basis_points canary = std::min(state.weight, full_share);
+  const basis_points baseline = r.baseline.empty() ? 0 : std::min(canary, full_share - canary);
   return {{"name", r.name},
           {"service", r.service},
           {"mode", mode},
