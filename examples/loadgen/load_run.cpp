@@ -423,12 +423,16 @@ awaitable<void> runner::pace() {
   std::uniform_int_distribution<std::uint32_t> pick_user(0, opts_.users - 1);
   std::uniform_int_distribution<std::uint32_t> pick_conn(0, opts_.connections - 1);
   const auto end = opts_.run_for ? start_ + *opts_.run_for : clock_type::time_point::max();
-  for (std::uint64_t i = 0;; ++i) {
+  const auto due_of = [&](std::uint64_t i) {
+    return start_ +
+           std::chrono::duration_cast<clock_type::duration>(interval * static_cast<double>(i));
+  };
+  std::uint64_t i = 0;
+  for (;; ++i) {
     if (opts_.max_requests && i >= *opts_.max_requests) {
       break;
     }
-    const auto due = start_ + std::chrono::duration_cast<clock_type::duration>(
-                                  interval * static_cast<double>(i));
+    const auto due = due_of(i);
     if (due >= end) {
       break;
     }
@@ -442,10 +446,11 @@ awaitable<void> runner::pace() {
       tally_.fail(failure::dropped);
     }
   }
-  // With --duration, the window is the duration even if the last request went out earlier.
-  result_.send_window_s = seconds_between(
-      start_,
-      std::min(clock_type::now(), end == clock_type::time_point::max() ? clock_type::now() : end));
+  // The window ends where the next request would have gone out (the end of
+  // --duration, or one interval after the last of --requests), or later if the
+  // pacer fell behind: sent / window is the rate achieved.
+  result_.send_window_s =
+      seconds_between(start_, std::max(clock_type::now(), std::min(due_of(i), end)));
   stopping_ = true;
   drain_deadline_ = clock_type::now() + opts_.timeout;
   report_timer_.cancel();

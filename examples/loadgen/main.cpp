@@ -4,7 +4,6 @@
 // saw and whether any user was moved between versions.
 
 #include <cstdio>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -40,18 +39,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (opts.json) {
-    const std::string target = "http://" + opts.host + ":" + std::to_string(opts.port);
-    const std::map<std::string, std::string> text = {{"target", target}, {"path", opts.path}};
-    const std::map<std::string, double> numbers = {
-        {"users", opts.users},
-        {"target_rate", opts.rate},
-        {"connections", opts.connections},
-        {"seed", static_cast<double>(opts.seed)},
-        {"timeout_s", static_cast<double>(opts.timeout.count()) / 1000.0}};
-    const std::string report = t.report_json(r.send_window_s, r.elapsed_s, text, numbers);
+    tally::run_facts facts;
+    facts.target = "http://" + opts.host + ":" + std::to_string(opts.port);
+    facts.path = opts.path;
+    facts.users = opts.users;
+    facts.target_rate = opts.rate;
+    facts.connections = opts.connections;
+    facts.seed = opts.seed;
+    facts.timeout_s = static_cast<double>(opts.timeout.count()) / 1000.0;
+    const std::string report = t.report_json(r.send_window_s, r.elapsed_s, facts);
     std::printf("%s\n", report.c_str());
   } else {
-    std::fputs(t.report_text(r.elapsed_s).c_str(), stdout);
+    std::fputs(t.report_text(r.send_window_s, r.elapsed_s).c_str(), stdout);
   }
   return 0;
 }

@@ -118,17 +118,16 @@ std::string tally::progress_line(double elapsed_s) const {
   return line;
 }
 
-std::string tally::report_json(double send_window_s, double elapsed_s,
-                               const std::map<std::string, std::string>& run_text,
-                               const std::map<std::string, double>& run_numbers) const {
+std::string tally::report_json(double send_window_s, double elapsed_s, const run_facts& run) const {
   using nlohmann::json;
   json j = json::object();
-  for (const auto& [k, v] : run_text) {
-    j[k] = v;
-  }
-  for (const auto& [k, v] : run_numbers) {
-    j[k] = v;
-  }
+  j["target"] = run.target;
+  j["path"] = run.path;
+  j["users"] = run.users;
+  j["target_rate"] = run.target_rate;
+  j["connections"] = run.connections;
+  j["seed"] = run.seed;
+  j["timeout_s"] = run.timeout_s;
   j["elapsed_s"] = round_to(elapsed_s, 0.001);
   j["send_window_s"] = round_to(send_window_s, 0.001);
   j["requests"] = sent_;
@@ -192,15 +191,16 @@ std::string tally::report_json(double send_window_s, double elapsed_s,
   return j.dump();
 }
 
-std::string tally::report_text(double elapsed_s) const {
+std::string tally::report_text(double send_window_s, double elapsed_s) const {
   std::string out;
   const auto line = [&](const std::string& s) {
     out += s;
     out += '\n';
   };
-  line("requests " + std::to_string(sent_) + " in " + fixed(elapsed_s, 2) + "s (" +
-       fixed(elapsed_s > 0 ? static_cast<double>(sent_) / elapsed_s : 0, 1) + "/s), responses " +
-       std::to_string(responses_));
+  line("requests " + std::to_string(sent_) + " in " + fixed(send_window_s, 2) + "s (" +
+       fixed(send_window_s > 0 ? static_cast<double>(sent_) / send_window_s : 0, 1) +
+       "/s), responses " + std::to_string(responses_) + ", finished after " + fixed(elapsed_s, 2) +
+       "s");
   std::string status = "status  ";
   for (const auto& [code, count] : by_status_) {
     status += " " + std::to_string(code) + ":" + std::to_string(count);

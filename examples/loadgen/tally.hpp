@@ -43,10 +43,17 @@ class tally {
   std::string progress_line(double elapsed_s) const;
   // The final report. send_window_s is the time requests were handed out (the
   // achieved rate is measured over it); run facts (target, rate...) come from the caller.
-  std::string report_json(double send_window_s, double elapsed_s,
-                          const std::map<std::string, std::string>& run_text,
-                          const std::map<std::string, double>& run_numbers) const;
-  std::string report_text(double elapsed_s) const;
+  struct run_facts {
+    std::string target;
+    std::string path;
+    std::uint32_t users = 0;
+    double target_rate = 0;
+    std::uint32_t connections = 0;
+    std::uint64_t seed = 0;
+    double timeout_s = 0;
+  };
+  std::string report_json(double send_window_s, double elapsed_s, const run_facts& run) const;
+  std::string report_text(double send_window_s, double elapsed_s) const;
 
  private:
   struct user_seen {
