@@ -144,7 +144,7 @@ class runner {
 };
 
 connection::connection(runner& r)
-    : r_(r), socket_(r.ctx()), wake_(r.ctx()), dog_(r.ctx()), in_(read_chunk) {}
+    : r_(r), socket_(r.ctx()), wake_(r.ctx()), dog_(r.ctx()) {}
 
 awaitable<void> connection::run() {
   co_await (serve() && dog_.run([this] {
