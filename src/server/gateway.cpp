@@ -101,13 +101,6 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
     }
     return nullptr;
   }
-  auto snap = routing::snapshot::build(*loaded, {});
-  if (!snap) {
-    for (const auto& d : snap.err()) {
-      std::fprintf(stderr, "%s\n", d.to_string().c_str());
-    }
-    return nullptr;
-  }
   std::unique_ptr<gateway> g(new gateway());
   g->config_path_ = config_path;
   g->config_text_ = std::move(*text);
@@ -115,8 +108,45 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
   const unsigned configured = g->boot_config_.gateway.workers;
   g->worker_count_ = configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
   g->metrics_ = std::make_unique<metrics::registry>(g->worker_count_);
+  // Rollout state is restored before anything listens: a restart never sends
+  // canary users back to stable.
+  gateway* self = g.get();
+  g->controller_ = std::make_unique<controller>(g->main_ctx_, *g->metrics_,
+                                                [self] { self->republish(); });
+  if (auto started = g->controller_->start(g->boot_config_); !started) {
+    std::fprintf(stderr, "%s: %s\n", config_path.c_str(), started.err().message.c_str());
+    return nullptr;
+  }
+  auto snap = routing::snapshot::build(g->boot_config_, g->current_states());
+  if (!snap) {
+    for (const auto& d : snap.err()) {
+      std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    }
+    return nullptr;
+  }
   g->publish(std::move(*snap));
   return g;
+}
+
+routing::rollout_states gateway::current_states() const {
+  routing::rollout_states states = controller_->routing_states();
+  for (const auto& [name, state] : manual_states_) {
+    if (!controller_->manages(name)) {
+      states[name] = state;
+    }
+  }
+  return states;
+}
+
+void gateway::republish() {
+  auto snap = routing::snapshot::build(snapshot()->source(), current_states());
+  if (!snap) {
+    for (const auto& e : to_strings(snap.err())) {
+      log::error("cannot publish rollout state", {{"error", e}});
+    }
+    return;
+  }
+  publish(std::move(*snap));
 }
 
 gateway::~gateway() {
@@ -199,6 +229,7 @@ int gateway::run() {
   for (auto& w : workers_) {
     w->thread = std::thread([ctx = &w->ctx] { ctx->run(); });
   }
+  controller_->run();
   ready_.store(true);
   log::info("started", {{"workers", std::to_string(count), true}});
   main_ctx_.run();
@@ -218,6 +249,7 @@ void gateway::begin_shutdown() {
   }
   shutting_down_ = true;
   ready_.store(false);
+  controller_->stop();
   log::info("draining", {{"timeout", format_duration(snapshot()->source().gateway.limits.drain_timeout)}});
   for (auto& w : workers_) {
     asio::post(w->ctx, [wp = w.get()] {
@@ -275,13 +307,19 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
         format_host_port(loaded->admin.address) != format_host_port(boot_config_.admin.address)) {
       log::warn("listener, admin and worker changes take effect at the next restart");
     }
-    auto snap = routing::snapshot::build(*loaded, states_);
+    auto snap = routing::snapshot::build(*loaded, current_states());
     if (!snap) {
       out.errors = to_strings(snap.err());
     } else {
-      publish(std::move(*snap));
-      config_text_ = text;
-      out.ok = true;
+      controller_->reconfigure(*loaded);
+      snap = routing::snapshot::build(*loaded, current_states());
+      if (!snap) {
+        out.errors = to_strings(snap.err());
+      } else {
+        publish(std::move(*snap));
+        config_text_ = text;
+        out.ok = true;
+      }
     }
   }
   if (out.ok) {
@@ -330,8 +368,12 @@ admin::response gateway::handle_metrics() {
   metrics::server_metrics server;
   server.reloads_ok = reloads_ok_;
   server.reloads_rejected = reloads_rejected_;
+  controller_->add_metrics(server);
   const auto snap = snapshot();
   for (const auto& r : snap->source().rollouts) {
+    if (controller_->manages(r.name)) {
+      continue;
+    }
     const auto j = rollout_json(*snap, r);
     metrics::rollout_view view;
     view.name = r.name;
@@ -383,7 +425,8 @@ admin::response gateway::handle_admin(const admin::request& req) {
     nlohmann::json list = nlohmann::json::array();
     const auto snap = snapshot();
     for (const auto& r : snap->source().rollouts) {
-      list.push_back(rollout_json(*snap, r));
+      list.push_back(controller_->manages(r.name) ? controller_->describe(r.name)
+                                                   : rollout_json(*snap, r));
     }
     return {200, "application/json", nlohmann::json{{"rollouts", list}}.dump() + "\n"};
   }
@@ -403,11 +446,32 @@ admin::response gateway::handle_admin(const admin::request& req) {
     if (rollout == nullptr) {
       return admin::json_error(404, "no rollout named '" + name + "'");
     }
+    const bool managed = controller_->manages(name);
     if (action.empty() && req.method == "GET") {
-      return {200, "application/json", rollout_json(*snap, *rollout).dump() + "\n"};
+      const auto j = managed ? controller_->describe(name) : rollout_json(*snap, *rollout);
+      return {200, "application/json", j.dump() + "\n"};
     }
     if (action == "weight" && req.method == "POST") {
+      if (managed) {
+        return admin::json_error(409, "rollout '" + name +
+                                          "' is driven by the controller through its steps; use "
+                                          "promote, pause, resume or abort");
+      }
       return handle_set_weight(*rollout, req.body);
+    }
+    static const std::map<std::string_view, rollout::action> actions = {
+        {"promote", rollout::action::promote}, {"abort", rollout::action::abort},
+        {"pause", rollout::action::pause},     {"resume", rollout::action::resume},
+        {"retry", rollout::action::retry}};
+    if (auto it = actions.find(action); it != actions.end()) {
+      if (req.method != "POST") {
+        return admin::json_error(405, "use POST");
+      }
+      auto done = controller_->act(name, it->second);
+      if (!done) {
+        return admin::json_error(managed ? 409 : 400, done.err().message);
+      }
+      return {200, "application/json", done->dump() + "\n"};
     }
     return admin::json_error(404, "no such rollout action: " + std::string(action));
   }
@@ -451,14 +515,16 @@ admin::response gateway::handle_set_weight(const config::rollout_config& rollout
     return admin::json_error(400, "weight must be a share from 0% to 100% in 0.01% steps, such as "
                                   "\"5%\" or \"0.25%\"");
   }
-  auto states = states_;
-  states[rollout.name].weight = *weight;
+  auto manual = manual_states_;
+  manual[rollout.name].weight = *weight;
+  auto states = current_states();
+  states[rollout.name] = manual[rollout.name];
   auto snap = routing::snapshot::build(snapshot()->source(), states);
   if (!snap) {
     return admin::json_error(409, "the new state does not fit the configuration",
                              to_strings(snap.err()));
   }
-  states_ = std::move(states);
+  manual_states_ = std::move(manual);
   publish(std::move(*snap));
   log::info("rollout weight set", {{"rollout", rollout.name}, {"weight", format_share(*weight)}});
   return {200, "application/json", rollout_json(*snapshot(), rollout).dump() + "\n"};

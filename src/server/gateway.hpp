@@ -19,6 +19,7 @@
 #include "proxy/snapshot_registry.hpp"
 #include "proxy/worker_context.hpp"
 #include "routing/snapshot.hpp"
+#include "server/controller.hpp"
 
 namespace cohort::server {
 
@@ -59,6 +60,9 @@ class gateway {
   void publish(std::shared_ptr<const routing::snapshot> snap);
   admin::response handle_metrics();
   void begin_shutdown();
+  // Rebuilds the snapshot from the running configuration and current rollout states.
+  void republish();
+  routing::rollout_states current_states() const;
   void check_drained();
 
   std::string config_path_;
@@ -67,9 +71,10 @@ class gateway {
   proxy::snapshot_registry registry_;
   std::unique_ptr<metrics::registry> metrics_;
   unsigned worker_count_ = 1;
-  routing::rollout_states states_;
+  routing::rollout_states manual_states_;  // weight API, for rollouts without steps
 
   net::asio::io_context main_ctx_{1};
+  std::unique_ptr<controller> controller_;  // after main_ctx_: its timer dies first
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<proxy::listener_info>> listener_infos_;
   std::unique_ptr<admin::server> admin_;

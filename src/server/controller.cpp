@@ -1,0 +1,523 @@
+#include "server/controller.hpp"
+
+#include <cmath>
+#include <ctime>
+
+#include "common/log.hpp"
+#include "common/monotonic.hpp"
+#include "net/http_client.hpp"
+#include "rollout/rollout_record.hpp"
+
+namespace cohort::server {
+
+namespace asio = net::asio;
+using net::awaitable;
+
+struct controller::managed {
+  explicit managed(const config::rollout_config& r) : cfg(r), machine(r) {}
+  config::rollout_config cfg;
+  rollout::machine machine;
+  rollout::rollout_record record;
+  store::revision rev = 0;
+  std::string fingerprint;
+  std::chrono::steady_clock::time_point next_analysis;
+  std::uint64_t fed_through = 0;  // last monotonic second given to the sequential test
+  std::vector<rollout::webhook_outcome> outcomes;  // gate answers for the next tick
+  bool ticking = false;
+  bool removed = false;
+
+  const std::string& comparison_subset() const {
+    return cfg.baseline.empty() ? cfg.stable : cfg.baseline;
+  }
+};
+
+namespace {
+
+rollout::time_point now_ms() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+std::string iso_time(std::int64_t millis) {
+  const std::time_t t = static_cast<std::time_t>(millis / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis % 1000));
+  return buf;
+}
+
+std::uint32_t interval_seconds(const config::rollout_config& r) {
+  const auto ms = r.analysis.interval.count();
+  return static_cast<std::uint32_t>(std::max<long long>(1, (ms + 999) / 1000));
+}
+
+// A built-in metric's value over a window; nullopt when there is no data.
+std::optional<double> builtin_value(const std::string& name, const metrics::window_stats& w) {
+  if (name == "requests") {
+    return static_cast<double>(w.requests);
+  }
+  if (w.requests == 0) {
+    return std::nullopt;
+  }
+  if (name == "success-rate") {
+    return w.success_rate;
+  }
+  if (name == "error-rate") {
+    return 1.0 - w.success_rate;
+  }
+  if (name == "latency-p50") {
+    return w.p50;
+  }
+  if (name == "latency-p90") {
+    return w.p90;
+  }
+  if (name == "latency-p99") {
+    return w.p99;
+  }
+  if (name == "latency-p999") {
+    return w.p999;
+  }
+  return std::nullopt;
+}
+
+analysis::histogram to_analysis(const metrics::window_histogram& h) {
+  return analysis::histogram{metrics::window_histogram::upper_bounds_seconds(), h.counts_vector()};
+}
+
+nlohmann::json arm_json(const metrics::window_stats& w) {
+  nlohmann::json j = {{"requests", w.requests}, {"errors", w.errors}};
+  if (w.requests > 0) {
+    j["success_rate"] = w.success_rate;
+    j["p50_ms"] = w.p50 * 1000;
+    j["p99_ms"] = w.p99 * 1000;
+  }
+  return j;
+}
+
+}  // namespace
+
+controller::controller(asio::io_context& ctx, metrics::registry& metrics,
+                       std::function<void()> on_routing_change)
+    : ctx_(ctx), metrics_(metrics), on_routing_change_(std::move(on_routing_change)) {}
+
+controller::~controller() = default;
+
+std::unique_ptr<controller::managed> controller::restore(const config::config& cfg,
+                                                         const config::rollout_config& r) {
+  auto m = std::make_unique<managed>(r);
+  m->fingerprint = rollout::canary_fingerprint(cfg, r);
+  m->next_analysis = std::chrono::steady_clock::now() + r.analysis.interval;
+  m->fed_through = monotonic_seconds() - 1;
+  const auto key = key_of(r.name);
+  auto got = store_->get(key);
+  if (got) {
+    auto parsed = rollout::from_json(got->value);
+    if (!parsed) {
+      log::error("cannot read the stored state of a rollout",
+                 {{"rollout", r.name}, {"key", key}, {"error", parsed.err().message}});
+      return nullptr;
+    }
+    m->record = std::move(*parsed);
+    m->rev = got->rev;
+    log::info("rollout state restored",
+              {{"rollout", r.name},
+               {"phase", rollout::to_string(m->record.current)},
+               {"step", std::to_string(m->record.step), true},
+               {"weight", format_share(m->record.weight)}});
+    return m;
+  }
+  if (got.err().code != store::store_errc::not_found) {
+    log::error("cannot read the state store", {{"rollout", r.name}, {"error", got.err().message}});
+    return nullptr;
+  }
+  m->record = m->machine.initial(m->fingerprint, now_ms());
+  auto put = store_->put_if(key, rollout::to_json(m->record), 0);
+  if (!put) {
+    log::error("cannot write the state store", {{"rollout", r.name}, {"error", put.err().message}});
+    return nullptr;
+  }
+  m->rev = *put;
+  return m;
+}
+
+result<bool> controller::start(const config::config& cfg) {
+  auto opened = store::open_store(cfg.state.store);
+  if (!opened) {
+    return error{"state store '" + cfg.state.store + "': " + opened.err().message};
+  }
+  store_ = std::move(*opened);
+  for (const auto& r : cfg.rollouts) {
+    if (r.steps.empty()) {
+      continue;  // a fixed split: its weight comes from the file or the weight API
+    }
+    auto m = restore(cfg, r);
+    if (!m) {
+      return error{"cannot restore rollout '" + r.name + "' from " + cfg.state.store};
+    }
+    rollouts_.emplace(r.name, std::move(m));
+  }
+  return true;
+}
+
+void controller::reconfigure(const config::config& cfg) {
+  std::map<std::string, std::unique_ptr<managed>, std::less<>> next;
+  for (const auto& r : cfg.rollouts) {
+    if (r.steps.empty()) {
+      continue;
+    }
+    if (auto it = rollouts_.find(r.name); it != rollouts_.end()) {
+      auto m = std::move(it->second);
+      rollouts_.erase(it);
+      // A new machine for the new spec; a changed canary is seen by its
+      // fingerprint on the next tick and restarts the rollout.
+      m->cfg = r;
+      m->machine = rollout::machine(r);
+      m->fingerprint = rollout::canary_fingerprint(cfg, r);
+      next.emplace(r.name, std::move(m));
+    } else if (auto m = restore(cfg, r)) {
+      next.emplace(r.name, std::move(m));
+    }
+  }
+  for (auto& [name, m] : rollouts_) {
+    m->removed = true;  // a tick in flight may still hold it
+    retired_.push_back(std::move(m));
+  }
+  rollouts_ = std::move(next);
+}
+
+routing::rollout_states controller::routing_states() const {
+  routing::rollout_states out;
+  for (const auto& [name, m] : rollouts_) {
+    out[name] = rollout::to_routing_state(m->record);
+  }
+  return out;
+}
+
+void controller::run() {
+  timer_ = std::make_unique<asio::steady_timer>(ctx_);
+  asio::co_spawn(ctx_, tick_loop(), asio::detached);
+}
+
+void controller::stop() {
+  stopped_ = true;
+  if (timer_) {
+    timer_->cancel();
+  }
+}
+
+awaitable<void> controller::tick_loop() {
+  while (!stopped_) {
+    timer_->expires_after(std::chrono::seconds(1));
+    co_await timer_->async_wait(net::use_nothrow);
+    if (stopped_) {
+      break;
+    }
+    std::vector<managed*> all;
+    for (auto& [name, m] : rollouts_) {
+      all.push_back(m.get());
+    }
+    for (managed* m : all) {
+      if (!m->removed) {
+        co_await tick(*m);
+      }
+    }
+    retired_.clear();
+  }
+}
+
+rollout::interval_evidence controller::gather(managed& m, std::uint64_t now_s) {
+  rollout::interval_evidence ev;
+  const auto canary = metrics_.find_arm(m.cfg.name, m.cfg.canary);
+  const auto compare = metrics_.find_arm(m.cfg.name, m.comparison_subset());
+  const auto n = interval_seconds(m.cfg);
+  metrics::window_stats cw;
+  metrics::window_stats bw;
+  if (canary) {
+    cw = metrics_.query(*canary, n, now_s);
+  }
+  if (compare) {
+    bw = metrics_.query(*compare, n, now_s);
+  }
+  ev.canary = {cw.requests, cw.errors};
+  ev.baseline = {bw.requests, bw.errors};
+  for (const auto& check : m.cfg.analysis.metrics) {
+    rollout::metric_value v{check.name, std::nullopt, std::nullopt};
+    if (!check.prometheus) {
+      v.canary = builtin_value(check.name, cw);
+      v.baseline = builtin_value(check.name, bw);
+    }
+    ev.metrics.push_back(std::move(v));
+  }
+  // Per-second evidence for the sequential test, from where the last tick stopped.
+  const std::uint64_t from = std::max(m.fed_through + 1, now_s >= 119 ? now_s - 119 : 0);
+  for (std::uint64_t s = from; s <= now_s; ++s) {
+    rollout::second_counts sc;
+    if (canary && compare) {
+      const auto c = metrics_.second(*canary, s);
+      const auto b = metrics_.second(*compare, s);
+      sc.canary = {c.counts.requests, c.counts.errors};
+      sc.baseline = {b.counts.requests, b.counts.errors};
+      if (c.counts.requests > 0 && b.counts.requests > 0) {
+        sc.canary_latency = to_analysis(c.latency);
+        sc.baseline_latency = to_analysis(b.latency);
+      }
+    }
+    ev.seconds.push_back(std::move(sc));
+  }
+  m.fed_through = now_s;
+  return ev;
+}
+
+awaitable<std::optional<double>> controller::query_prometheus(const config::prometheus_query& q) {
+  net::client_request req;
+  req.url = q.address + "/api/v1/query?query=" + net::url_encode(q.query);
+  req.timeout = std::chrono::seconds(5);
+  const auto resp = co_await net::fetch(ctx_, req);
+  if (!resp.completed || resp.status != 200) {
+    log::warn("prometheus query failed",
+              {{"query", q.query}, {"error", resp.completed ? std::to_string(resp.status) : resp.error}});
+    co_return std::nullopt;
+  }
+  const auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (j.is_discarded() || j.value("status", "") != "success" || !j.contains("data")) {
+    co_return std::nullopt;
+  }
+  const auto& data = j["data"];
+  const auto type = data.value("resultType", "");
+  const nlohmann::json* value = nullptr;
+  if (type == "scalar") {
+    value = &data["result"];
+  } else if (type == "vector" && data["result"].is_array() && data["result"].size() == 1) {
+    value = &data["result"][0]["value"];
+  }
+  if (value == nullptr || !value->is_array() || value->size() != 2 || !(*value)[1].is_string()) {
+    co_return std::nullopt;  // no sample (or several): no data
+  }
+  try {
+    const double v = std::stod((*value)[1].get<std::string>());
+    co_return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+  } catch (const std::exception&) {
+    co_return std::nullopt;
+  }
+}
+
+awaitable<void> controller::tick(managed& m) {
+  if (m.ticking) {
+    co_return;
+  }
+  m.ticking = true;
+  rollout::tick_input in;
+  in.now = now_ms();
+  in.canary_fingerprint = m.fingerprint;
+  in.webhooks = std::move(m.outcomes);
+  m.outcomes.clear();
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= m.next_analysis) {
+    m.next_analysis = now + m.cfg.analysis.interval;
+    auto ev = gather(m, monotonic_seconds() - 1);
+    for (std::size_t i = 0; i < m.cfg.analysis.metrics.size(); ++i) {
+      const auto& check = m.cfg.analysis.metrics[i];
+      if (check.prometheus) {
+        ev.metrics[i].canary = co_await query_prometheus(*check.prometheus);
+        if (m.removed) {
+          co_return;
+        }
+      }
+    }
+    in.interval = std::move(ev);
+  }
+  auto t = m.machine.tick(m.record, in);
+  apply(m, std::move(t));
+  m.ticking = false;
+}
+
+bool controller::apply(managed& m, rollout::transition t) {
+  bool routing_changed = false;
+  for (auto& effect : t.effects) {
+    if (std::holds_alternative<rollout::persist>(effect)) {
+      auto put = store_->put_if(key_of(m.cfg.name), rollout::to_json(t.next), m.rev);
+      if (!put) {
+        // Nothing after a failed write may happen: the state must be stored before users move.
+        log::error("cannot persist a rollout transition; it is not applied",
+                   {{"rollout", m.cfg.name}, {"error", put.err().message}});
+        if (put.err().code == store::store_errc::conflict) {
+          if (auto got = store_->get(key_of(m.cfg.name))) {
+            if (auto parsed = rollout::from_json(got->value)) {
+              m.record = std::move(*parsed);
+              m.rev = got->rev;
+            }
+          }
+        }
+        return false;
+      }
+      m.rev = *put;
+    } else if (std::holds_alternative<rollout::publish_routing>(effect)) {
+      routing_changed = true;
+    } else if (auto* line = std::get_if<rollout::log_line>(&effect)) {
+      if (line->warning) {
+        log::warn(line->message, {{"rollout", m.cfg.name}});
+      } else {
+        log::info(line->message, {{"rollout", m.cfg.name}});
+      }
+      if (sink_) {
+        sink_({{"type", "log"}, {"rollout", m.cfg.name}, {"level", line->warning ? "warn" : "info"},
+               {"message", line->message}});
+      }
+    } else if (auto* inc = std::get_if<rollout::metric_increment>(&effect)) {
+      std::string metric;
+      std::string result_label;
+      for (const auto& [k, v] : inc->labels) {
+        if (k == "metric") {
+          metric = v;
+        } else if (k == "result") {
+          result_label = v;
+        }
+      }
+      checks_[{m.cfg.name, metric, result_label}] += inc->delta;
+    } else if (auto* call = std::get_if<rollout::call_webhook>(&effect)) {
+      call_webhook(m, std::move(*call));
+    }
+  }
+  const bool phase_changed = t.next.current != m.record.current || t.next.step != m.record.step;
+  m.record = std::move(t.next);
+  if (routing_changed && on_routing_change_) {
+    on_routing_change_();
+  }
+  if (sink_ && (phase_changed || routing_changed)) {
+    sink_({{"type", "transition"},
+           {"rollout", m.cfg.name},
+           {"phase", rollout::to_string(m.record.current)},
+           {"step", m.record.step},
+           {"weight", format_share(m.record.weight)}});
+  }
+  return true;
+}
+
+void controller::call_webhook(managed& m, rollout::call_webhook call) {
+  const std::string rollout_name = m.cfg.name;
+  asio::co_spawn(
+      ctx_,
+      [this, rollout_name, call = std::move(call)]() -> awaitable<void> {
+        std::string detail;
+        bool ok = false;
+        for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+          if (attempt > 0) {
+            asio::steady_timer pause(ctx_, std::chrono::milliseconds(250 << attempt));
+            co_await pause.async_wait(net::use_nothrow);
+          }
+          net::client_request req;
+          req.method = "POST";
+          req.url = call.url;
+          req.timeout = call.timeout;
+          req.headers = {{"Content-Type", "application/json"}};
+          req.body = call.payload;
+          const auto resp = co_await net::fetch(ctx_, req);
+          ok = resp.completed && resp.status >= 200 && resp.status < 300;
+          detail = resp.completed ? "answered " + std::to_string(resp.status) : resp.error;
+        }
+        if (!ok) {
+          log::warn("webhook failed", {{"rollout", rollout_name},
+                                        {"webhook", call.name},
+                                        {"url", call.url},
+                                        {"error", detail}});
+        }
+        if (call.gate) {
+          if (auto it = rollouts_.find(rollout_name); it != rollouts_.end()) {
+            it->second->outcomes.push_back({call.name, ok, detail});
+          }
+        }
+      },
+      asio::detached);
+}
+
+result<nlohmann::json> controller::act(const std::string& name, rollout::action a) {
+  auto it = rollouts_.find(name);
+  if (it == rollouts_.end()) {
+    return error{"rollout '" + name + "' is not driven by the controller (it has no steps)"};
+  }
+  auto& m = *it->second;
+  auto t = m.machine.act(m.record, a, now_ms());
+  if (!t) {
+    return t.err();
+  }
+  if (!apply(m, std::move(*t))) {
+    return error{"the transition could not be persisted; see the log"};
+  }
+  return describe(name);
+}
+
+nlohmann::json controller::describe(const std::string& name) const {
+  auto it = rollouts_.find(name);
+  if (it == rollouts_.end()) {
+    return nullptr;
+  }
+  const auto& m = *it->second;
+  const auto& rec = m.record;
+  const auto stored = nlohmann::json::parse(rollout::to_json(rec));
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : stored["events"]) {
+    events.push_back({{"time", iso_time(e["at"].get<std::int64_t>())},
+                      {"level", e["level"]},
+                      {"message", e["message"]}});
+  }
+  const auto now_s = monotonic_seconds() - 1;
+  const auto n = interval_seconds(m.cfg);
+  nlohmann::json canary_metrics;
+  nlohmann::json baseline_metrics;
+  if (const auto arm = metrics_.find_arm(m.cfg.name, m.cfg.canary)) {
+    canary_metrics = arm_json(metrics_.query(*arm, n, now_s));
+  }
+  if (const auto arm = metrics_.find_arm(m.cfg.name, m.comparison_subset())) {
+    baseline_metrics = arm_json(metrics_.query(*arm, n, now_s));
+  }
+  const auto state = rollout::to_routing_state(rec);
+  const double age =
+      std::chrono::duration<double>(now_ms() - rec.run_started).count();
+  return {{"name", m.cfg.name},
+          {"service", m.cfg.service},
+          {"managed", true},
+          {"phase", rollout::to_string(rec.current)},
+          {"step", rec.step + 1},
+          {"steps", m.cfg.steps.size()},
+          {"weight", format_share(state.weight)},
+          {"weight_ratio", state.weight / 10000.0},
+          {"joined_cohorts", state.joined_cohorts},
+          {"failed_checks", rec.failed_checks},
+          {"threshold", m.cfg.analysis.threshold},
+          {"step_requests", rec.step_requests},
+          {"reason", rec.reason},
+          {"age_seconds", age},
+          {"stable", m.cfg.stable},
+          {"canary", m.cfg.canary},
+          {"baseline", m.cfg.baseline},
+          {"canary_metrics", canary_metrics},
+          {"baseline_metrics", baseline_metrics},
+          {"last_analysis", stored["last_analysis"]},
+          {"events", events}};
+}
+
+void controller::add_metrics(metrics::server_metrics& out) const {
+  for (const auto& [name, m] : rollouts_) {
+    const auto state = rollout::to_routing_state(m->record);
+    metrics::rollout_view view;
+    view.name = name;
+    view.phase = std::string(rollout::to_string(m->record.current));
+    view.step = m->record.step;
+    const double w = state.weight / 10000.0;
+    const double b = m->cfg.baseline.empty() ? 0.0 : std::min(w, 1.0 - w);
+    view.weight_ratio.emplace_back(m->cfg.canary, w);
+    if (!m->cfg.baseline.empty()) {
+      view.weight_ratio.emplace_back(m->cfg.baseline, b);
+    }
+    view.weight_ratio.emplace_back(m->cfg.stable, std::max(0.0, 1.0 - w - b));
+    out.rollouts.push_back(std::move(view));
+  }
+  for (const auto& [labels, count] : checks_) {
+    out.analysis_checks.push_back({std::get<0>(labels), std::get<1>(labels), std::get<2>(labels),
+                                   static_cast<std::uint64_t>(count)});
+  }
+}
+
+}  // namespace cohort::server

@@ -1,0 +1,83 @@
+#pragma once
+// The rollout controller inside `cohort serve`: it owns one state machine and
+// one persisted record per rollout, feeds the machines the gateway's own
+// measurements (and PromQL answers) on a timer, and applies what they decide
+// in order: persist, then publish routing, then log, count and call webhooks.
+//
+// Runs on the main thread's io_context, like the admin API, so the two never race.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "config/config.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/registry.hpp"
+#include "net/asio.hpp"
+#include "rollout/machine.hpp"
+#include "routing/snapshot.hpp"
+#include "store/state_store.hpp"
+
+namespace cohort::server {
+
+class controller {
+ public:
+  // publish: called with the routing states of all managed rollouts whenever
+  // one changes (after the change is persisted).
+  controller(net::asio::io_context& ctx, metrics::registry& metrics,
+             std::function<void()> on_routing_change);
+  ~controller();
+
+  // Opens the store and restores every rollout's record (or creates it), so
+  // routing_states() is right before any listener opens.
+  result<bool> start(const config::config& cfg);
+  // A new configuration: rollouts added, removed or changed.
+  void reconfigure(const config::config& cfg);
+  void run();   // starts the analysis timer
+  void stop();  // stops the timer (the records are already persisted)
+
+  // Routing states of the rollouts the controller drives (those with steps).
+  routing::rollout_states routing_states() const;
+  bool manages(const std::string& name) const { return rollouts_.count(name) != 0; }
+
+  // Operator actions; the JSON of the rollout after it, or an error message.
+  result<nlohmann::json> act(const std::string& name, rollout::action a);
+
+  nlohmann::json describe(const std::string& name) const;  // null when not managed
+  void add_metrics(metrics::server_metrics& out) const;
+
+  // Every transition and analysis, for the events stream.
+  void set_event_sink(std::function<void(const nlohmann::json&)> sink) { sink_ = std::move(sink); }
+
+ private:
+  struct managed;
+
+  net::awaitable<void> tick_loop();
+  net::awaitable<void> tick(managed& m);
+  net::awaitable<std::optional<double>> query_prometheus(const config::prometheus_query& q);
+  rollout::interval_evidence gather(managed& m, std::uint64_t now_s);
+  bool apply(managed& m, rollout::transition t);
+  void call_webhook(managed& m, rollout::call_webhook call);
+  std::unique_ptr<managed> restore(const config::config& cfg, const config::rollout_config& r);
+  static std::string key_of(const std::string& name) { return "rollouts/" + name; }
+
+  net::asio::io_context& ctx_;
+  metrics::registry& metrics_;
+  std::function<void()> on_routing_change_;
+  std::function<void(const nlohmann::json&)> sink_;
+  std::unique_ptr<store::state_store> store_;
+  std::map<std::string, std::unique_ptr<managed>, std::less<>> rollouts_;
+  std::vector<std::unique_ptr<managed>> retired_;  // removed by a reload while a tick ran
+  std::map<std::tuple<std::string, std::string, std::string>, double> checks_;
+  std::unique_ptr<net::asio::steady_timer> timer_;
+  bool stopped_ = false;
+};
+
+}  // namespace cohort::server
