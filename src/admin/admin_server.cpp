@@ -62,11 +62,72 @@ void server::start() {
   asio::co_spawn(ctx_, accept_loop(), asio::detached);
 }
 
+// An open event stream: events wait in a bounded queue; a slow reader loses
+// the oldest ones rather than growing memory.
+struct server::subscriber {
+  explicit subscriber(asio::io_context& ctx) : wake(ctx) {}
+  asio::steady_timer wake;
+  std::deque<std::string> queue;
+  static constexpr std::size_t max_queued = 1024;
+};
+
 void server::stop() {
+  stopped_ = true;
   if (acceptor_) {
     error_code ec;
     acceptor_->close(ec);
   }
+  for (auto* s : subscribers_) {
+    s->wake.cancel();
+  }
+}
+
+void server::broadcast(std::string_view event, std::string_view data) {
+  if (subscribers_.empty()) {
+    return;
+  }
+  std::string frame = "event: ";
+  frame += event;
+  frame += "\ndata: ";
+  frame += data;
+  frame += "\n\n";
+  for (auto* s : subscribers_) {
+    if (s->queue.size() >= subscriber::max_queued) {
+      s->queue.pop_front();
+    }
+    s->queue.push_back(frame);
+    s->wake.cancel();
+  }
+}
+
+awaitable<void> server::stream_events(net::tcp::socket& socket) {
+  subscriber self(ctx_);
+  subscribers_.push_back(&self);
+  std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+      "Connection: close\r\n\r\n: cohort events\n\n";
+  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(head), use_nothrow);
+  (void)n;
+  while (!ec && !stopped_) {
+    if (self.queue.empty()) {
+      // Heartbeat comments keep proxies and browsers from timing the stream out.
+      self.wake.expires_after(std::chrono::seconds(15));
+      auto [wec] = co_await self.wake.async_wait(use_nothrow);
+      if (!wec) {
+        self.queue.push_back(": keep-alive\n\n");
+      }
+      continue;
+    }
+    std::string batch;
+    while (!self.queue.empty()) {
+      batch += self.queue.front();
+      self.queue.pop_front();
+    }
+    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(batch), use_nothrow);
+    (void)wn;
+    ec = wec;
+  }
+  std::erase(subscribers_, &self);
 }
 
 awaitable<void> server::accept_loop() {
@@ -185,6 +246,11 @@ awaitable<void> server::serve(net::tcp::socket socket) {
       }
     } else {
       resp = handler_(req);
+    }
+    if (resp.event_stream && resp.status == 200) {
+      co_await stream_events(socket);
+      socket.shutdown(net::tcp::socket::shutdown_both, ec);
+      co_return;
     }
     const bool close = !keep_alive || too_large;
     proxy::append_local_response(out, resp.status, resp.content_type,

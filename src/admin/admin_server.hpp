@@ -3,6 +3,7 @@
 // API, /metrics and the dashboard. Requests are buffered (bounded); handlers
 // are plain functions from request to response.
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@ struct response {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // The connection becomes a server-sent events stream fed by broadcast().
+  bool event_stream = false;
 };
 
 response json_error(unsigned status, std::string_view message,
@@ -49,14 +52,22 @@ class server {
   void start();
   void stop();
 
+  // Sends one server-sent event to every open event stream.
+  void broadcast(std::string_view event, std::string_view data);
+  std::size_t subscribers() const { return subscribers_.size(); }
+
  private:
+  struct subscriber;
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve(net::tcp::socket socket);
+  net::awaitable<void> stream_events(net::tcp::socket& socket);
 
   net::asio::io_context& ctx_;
   handler handler_;
   std::string token_;
   std::unique_ptr<net::tcp::acceptor> acceptor_;
+  std::vector<subscriber*> subscribers_;
+  bool stopped_ = false;
 };
 
 }  // namespace cohort::admin

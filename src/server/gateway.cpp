@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/log.hpp"
+#include "common/monotonic.hpp"
 #include "http/message.hpp"
 #include "net/listener.hpp"
 #include "routing/explain.hpp"
@@ -224,6 +225,11 @@ int gateway::run() {
     return 1;
   }
   admin_->start();
+  controller_->set_event_sink([this](const nlohmann::json& e) {
+    admin_->broadcast(e.value("type", "rollout"), e.dump());
+  });
+  stats_timer_ = std::make_unique<asio::steady_timer>(main_ctx_);
+  asio::co_spawn(main_ctx_, stats_loop(), asio::detached);
   log::info("admin listening", {{"address", net::to_string(admin_->local_endpoint())}});
 
   for (auto& w : workers_) {
@@ -250,6 +256,9 @@ void gateway::begin_shutdown() {
   shutting_down_ = true;
   ready_.store(false);
   controller_->stop();
+  if (stats_timer_) {
+    stats_timer_->cancel();
+  }
   log::info("draining", {{"timeout", format_duration(snapshot()->source().gateway.limits.drain_timeout)}});
   for (auto& w : workers_) {
     asio::post(w->ctx, [wp = w.get()] {
@@ -364,6 +373,80 @@ void gateway::publish(std::shared_ptr<const routing::snapshot> snap) {
   registry_.publish(std::move(state));
 }
 
+awaitable<void> gateway::stats_loop() {
+  constexpr std::size_t history_seconds = 600;
+  while (!shutting_down_) {
+    stats_timer_->expires_after(std::chrono::seconds(1));
+    co_await stats_timer_->async_wait(use_nothrow);
+    if (shutting_down_) {
+      break;
+    }
+    auto sample = stats_sample();
+    if (admin_->subscribers() > 0) {
+      admin_->broadcast("stats", sample.dump());
+    }
+    stats_history_.push_back(std::move(sample));
+    if (stats_history_.size() > history_seconds) {
+      stats_history_.pop_front();
+    }
+  }
+}
+
+nlohmann::json gateway::stats_sample() {
+  const auto now_s = monotonic_seconds() - 1;  // the last complete second
+  const auto snap = snapshot();
+  nlohmann::json rollouts = nlohmann::json::array();
+  for (const auto& r : snap->source().rollouts) {
+    nlohmann::json arms = nlohmann::json::object();
+    std::uint64_t total = 0;
+    std::uint64_t canary = 0;
+    for (const auto* subset : {&r.stable, &r.canary, &r.baseline}) {
+      if (subset->empty()) {
+        continue;
+      }
+      const auto arm = metrics_->find_arm(r.name, *subset);
+      if (!arm) {
+        continue;
+      }
+      const auto w = metrics_->query(*arm, 1, now_s);
+      nlohmann::json a = {{"requests", w.requests}, {"errors", w.errors}};
+      if (w.requests > 0) {
+        a["success_rate"] = w.success_rate;
+        a["p50_ms"] = w.p50 * 1000;
+        a["p99_ms"] = w.p99 * 1000;
+      }
+      arms[*subset] = a;
+      total += w.requests;
+      if (subset == &r.canary) {
+        canary = w.requests;
+      }
+    }
+    routing::rollout_state state;
+    state.weight = r.weight;
+    if (auto it = snap->states().find(r.name); it != snap->states().end()) {
+      state = it->second;
+    }
+    double target = state.weight / 10000.0;
+    if (state.phase == routing::rollout_state::mode::rolled_back) {
+      target = 0;
+    } else if (state.phase == routing::rollout_state::mode::promoted) {
+      target = 1;
+    }
+    nlohmann::json entry = {{"name", r.name},
+                            {"canary_subset", r.canary},
+                            {"target_share", target},
+                            {"arms", arms}};
+    if (total > 0) {
+      entry["realised_share"] = static_cast<double>(canary) / static_cast<double>(total);
+    }
+    rollouts.push_back(std::move(entry));
+  }
+  const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  return {{"time", wall}, {"rollouts", rollouts}};
+}
+
 admin::response gateway::handle_metrics() {
   metrics::server_metrics server;
   server.reloads_ok = reloads_ok_;
@@ -414,6 +497,18 @@ admin::response gateway::handle_admin(const admin::request& req) {
       return {200, "application/json", "{\"status\":\"applied\"}\n"};
     }
     return admin::json_error(405, "use GET or POST");
+  }
+  if (req.path == "/api/v1/events") {
+    admin::response r;
+    r.event_stream = true;
+    return r;
+  }
+  if (req.path == "/api/v1/stats") {
+    nlohmann::json history = nlohmann::json::array();
+    for (const auto& s : stats_history_) {
+      history.push_back(s);
+    }
+    return {200, "application/json", nlohmann::json{{"samples", history}}.dump() + "\n"};
   }
   if (req.path == "/api/v1/explain") {
     if (req.method != "POST") {

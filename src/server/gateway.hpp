@@ -3,6 +3,7 @@
 // current configuration and its reloads, signals and the drain on shutdown.
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,6 +64,10 @@ class gateway {
   // Rebuilds the snapshot from the running configuration and current rollout states.
   void republish();
   routing::rollout_states current_states() const;
+  // Once a second: per rollout and subset, the last second's traffic, for the
+  // events stream and /api/v1/stats.
+  net::awaitable<void> stats_loop();
+  nlohmann::json stats_sample();
   void check_drained();
 
   std::string config_path_;
@@ -75,6 +80,8 @@ class gateway {
 
   net::asio::io_context main_ctx_{1};
   std::unique_ptr<controller> controller_;  // after main_ctx_: its timer dies first
+  std::unique_ptr<net::asio::steady_timer> stats_timer_;
+  std::deque<nlohmann::json> stats_history_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<proxy::listener_info>> listener_infos_;
   std::unique_ptr<admin::server> admin_;
