@@ -381,7 +381,13 @@ bool controller::apply(managed& m, rollout::transition t) {
     }
   }
   const bool phase_changed = t.next.current != m.record.current || t.next.step != m.record.step;
+  const bool analysed = t.next.last_analysis.at != m.record.last_analysis.at;
   m.record = std::move(t.next);
+  if (sink_ && analysed) {
+    // The evidence of every verdict, as stored with the record.
+    const auto stored = nlohmann::json::parse(rollout::to_json(m.record));
+    sink_({{"type", "analysis"}, {"rollout", m.cfg.name}, {"analysis", stored["last_analysis"]}});
+  }
   if (routing_changed && on_routing_change_) {
     on_routing_change_();
   }
