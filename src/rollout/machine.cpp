@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "analysis/judge.hpp"
+#include "config/loader.hpp"
 
 namespace cohort::rollout {
 
@@ -87,26 +88,7 @@ std::string_view to_string(action a) {
 }
 
 std::string_view webhook_name(const config::webhook_config& w) {
-  if (!w.name.empty()) {
-    return w.name;
-  }
-  switch (w.type) {
-    case webhook_type::confirm_rollout:
-      return "confirm-rollout";
-    case webhook_type::pre_rollout:
-      return "pre-rollout";
-    case webhook_type::rollout:
-      return "rollout";
-    case webhook_type::confirm_promotion:
-      return "confirm-promotion";
-    case webhook_type::post_rollout:
-      return "post-rollout";
-    case webhook_type::rollback:
-      return "rollback";
-    case webhook_type::event:
-      return "event";
-  }
-  return "event";
+  return w.name.empty() ? config::to_string(w.type) : std::string_view(w.name);
 }
 
 struct machine::context {
