@@ -381,19 +381,27 @@ awaitable<void> gateway::stats_loop() {
     if (shutting_down_) {
       break;
     }
-    auto sample = stats_sample();
-    if (admin_->subscribers() > 0) {
-      admin_->broadcast("stats", sample.dump());
+    // Every complete second exactly once, even when a tick comes late.
+    const auto last = monotonic_seconds() - 1;
+    if (stats_through_ == 0 || last - stats_through_ > history_seconds) {
+      stats_through_ = last - 1;
     }
-    stats_history_.push_back(std::move(sample));
-    if (stats_history_.size() > history_seconds) {
-      stats_history_.pop_front();
+    for (auto second = stats_through_ + 1; second <= last; ++second) {
+      auto sample = stats_sample(second);
+      if (admin_->subscribers() > 0) {
+        admin_->broadcast("stats", sample.dump());
+      }
+      stats_history_.push_back(std::move(sample));
+      if (stats_history_.size() > history_seconds) {
+        stats_history_.pop_front();
+      }
     }
+    stats_through_ = last;
   }
 }
 
-nlohmann::json gateway::stats_sample() {
-  const auto now_s = monotonic_seconds() - 1;  // the last complete second
+nlohmann::json gateway::stats_sample(std::uint64_t second) {
+  const auto now_s = second;
   const auto snap = snapshot();
   nlohmann::json rollouts = nlohmann::json::array();
   for (const auto& r : snap->source().rollouts) {
@@ -441,10 +449,51 @@ nlohmann::json gateway::stats_sample() {
     }
     rollouts.push_back(std::move(entry));
   }
+  // Wall-clock time of the end of that second, for charts.
+  const auto lag = std::chrono::seconds(monotonic_seconds() - second);
   const auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
+                        (std::chrono::system_clock::now() - lag).time_since_epoch())
                         .count();
-  return {{"time", wall}, {"rollouts", rollouts}};
+  return {{"time", wall}, {"second", second}, {"rollouts", rollouts}};
+}
+
+admin::response gateway::handle_window(const admin::request& req) {
+  // ?rollout=NAME&subset=NAME&seconds=N: the controller's view of one arm.
+  std::map<std::string, std::string, std::less<>> params;
+  std::string_view q = req.query;
+  while (!q.empty()) {
+    const auto amp = q.find('&');
+    const auto pair = q.substr(0, amp);
+    const auto eq = pair.find('=');
+    params[std::string(pair.substr(0, eq))] =
+        eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+  }
+  const auto arm = metrics_->find_arm(params["rollout"], params["subset"]);
+  if (!arm) {
+    return admin::json_error(404, "no window for rollout '" + params["rollout"] + "' subset '" +
+                                      params["subset"] + "'");
+  }
+  std::uint32_t seconds = 30;
+  if (!params["seconds"].empty()) {
+    const auto n = std::strtoul(params["seconds"].c_str(), nullptr, 10);
+    if (n < 1 || n > 120) {
+      return admin::json_error(400, "seconds must be from 1 to 120");
+    }
+    seconds = static_cast<std::uint32_t>(n);
+  }
+  const auto w = metrics_->query(*arm, seconds, monotonic_seconds() - 1);
+  nlohmann::json j = {{"first_second", w.first_second}, {"last_second", w.last_second},
+                      {"requests", w.requests},         {"errors", w.errors},
+                      {"classes", w.classes}};
+  if (w.requests > 0) {
+    j["success_rate"] = w.success_rate;
+    j["p50"] = w.p50;
+    j["p90"] = w.p90;
+    j["p99"] = w.p99;
+    j["p999"] = w.p999;
+  }
+  return {200, "application/json", j.dump() + "\n"};
 }
 
 admin::response gateway::handle_metrics() {
@@ -509,6 +558,9 @@ admin::response gateway::handle_admin(const admin::request& req) {
       history.push_back(s);
     }
     return {200, "application/json", nlohmann::json{{"samples", history}}.dump() + "\n"};
+  }
+  if (req.path == "/api/v1/windows" && req.method == "GET") {
+    return handle_window(req);
   }
   if (req.path == "/api/v1/explain") {
     if (req.method != "POST") {

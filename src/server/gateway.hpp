@@ -67,7 +67,8 @@ class gateway {
   // Once a second: per rollout and subset, the last second's traffic, for the
   // events stream and /api/v1/stats.
   net::awaitable<void> stats_loop();
-  nlohmann::json stats_sample();
+  nlohmann::json stats_sample(std::uint64_t second);
+  admin::response handle_window(const admin::request& req);
   void check_drained();
 
   std::string config_path_;
@@ -82,6 +83,7 @@ class gateway {
   std::unique_ptr<controller> controller_;  // after main_ctx_: its timer dies first
   std::unique_ptr<net::asio::steady_timer> stats_timer_;
   std::deque<nlohmann::json> stats_history_;
+  std::uint64_t stats_through_ = 0;  // last monotonic second sampled
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<proxy::listener_info>> listener_infos_;
   std::unique_ptr<admin::server> admin_;
