@@ -1,5 +1,6 @@
 #include "server/controller.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 
@@ -121,6 +122,14 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
     }
     m->record = std::move(*parsed);
     m->rev = got->rev;
+    if (m->record.pending_gate != rollout::gate::none) {
+      // The calls asked for before the restart died with the old process and
+      // their answers will never come: forget the gate, so the machine asks it
+      // again (start at the next tick, advance and promotion after the next
+      // passing interval). Nothing moved users while the gate was open.
+      m->record.pending_gate = rollout::gate::none;
+      m->record.pending_webhooks.clear();
+    }
     log::info("rollout state restored",
               {{"rollout", r.name},
                {"phase", rollout::to_string(m->record.current)},
@@ -328,7 +337,20 @@ awaitable<void> controller::tick(managed& m) {
     }
     in.interval = std::move(ev);
   }
+  const auto given = in.webhooks;
   auto t = m.machine.tick(m.record, in);
+  // The machine resolves a gate only when every webhook it asked has
+  // answered, and answers arrive when they arrive: while the same ask is
+  // still open, the answers already in stay for the next tick instead of
+  // being dropped (which left a gate of two hooks answering in different
+  // ticks waiting forever). A new ask makes them stale.
+  const bool asked_again = std::any_of(t.effects.begin(), t.effects.end(), [](const auto& e) {
+    const auto* call = std::get_if<rollout::call_webhook>(&e);
+    return call != nullptr && call->gate;
+  });
+  if (t.next.pending_gate != rollout::gate::none && !asked_again) {
+    m.outcomes.insert(m.outcomes.begin(), given.begin(), given.end());
+  }
   apply(m, std::move(t));
   m.ticking = false;
 }
