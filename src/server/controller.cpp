@@ -171,6 +171,8 @@ result<bool> controller::start(const config::config& cfg) {
 }
 
 void controller::reconfigure(const config::config& cfg) {
+  // The caller publishes once the new configuration and states are complete.
+  reconfiguring_ = true;
   std::map<std::string, std::unique_ptr<managed>, std::less<>> next;
   for (const auto& r : cfg.rollouts) {
     if (r.steps.empty()) {
@@ -179,11 +181,18 @@ void controller::reconfigure(const config::config& cfg) {
     if (auto it = rollouts_.find(r.name); it != rollouts_.end()) {
       auto m = std::move(it->second);
       rollouts_.erase(it);
-      // A new machine for the new spec; a changed canary is seen by its
-      // fingerprint on the next tick and restarts the rollout.
       m->cfg = r;
       m->machine = rollout::machine(r);
       m->fingerprint = rollout::canary_fingerprint(cfg, r);
+      if (m->fingerprint != m->record.canary_fingerprint) {
+        // A new canary version: restart now, inside the reload, so the new
+        // canary is never served at the old version's share (not even until
+        // the next tick).
+        rollout::tick_input in;
+        in.now = now_ms();
+        in.canary_fingerprint = m->fingerprint;
+        apply(*m, m->machine.tick(m->record, in));
+      }
       next.emplace(r.name, std::move(m));
     } else if (auto m = restore(cfg, r)) {
       next.emplace(r.name, std::move(m));
@@ -194,6 +203,7 @@ void controller::reconfigure(const config::config& cfg) {
     retired_.push_back(std::move(m));
   }
   rollouts_ = std::move(next);
+  reconfiguring_ = false;
 }
 
 routing::rollout_states controller::routing_states() const {
@@ -410,7 +420,7 @@ bool controller::apply(managed& m, rollout::transition t) {
     const auto stored = nlohmann::json::parse(rollout::to_json(m.record));
     sink_({{"type", "analysis"}, {"rollout", m.cfg.name}, {"analysis", stored["last_analysis"]}});
   }
-  if (routing_changed && on_routing_change_) {
+  if (routing_changed && on_routing_change_ && !reconfiguring_) {
     on_routing_change_();
   }
   if (sink_ && (phase_changed || routing_changed)) {

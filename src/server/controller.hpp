@@ -78,6 +78,7 @@ class controller {
   std::map<std::tuple<std::string, std::string, std::string>, double> checks_;
   std::unique_ptr<net::asio::steady_timer> timer_;
   bool stopped_ = false;
+  bool reconfiguring_ = false;
 };
 
 }  // namespace cohort::server
