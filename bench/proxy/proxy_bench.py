@@ -122,6 +122,18 @@ def cpu_ticks(pids):
     return total
 
 
+def busy_ticks():
+    """Busy CPU time of the whole machine (all cores), in clock ticks."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4]  # minus idle and iowait
+
+
+def children_ticks():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * CLK_TCK
+
+
 def rss_kib(pids):
     total = 0
     for p in pids:
@@ -383,11 +395,14 @@ def run_wrk(port, seconds, threads, cpu, check_split=False):
     raise RuntimeError("wrk gave no summary:\n" + out.stdout + out.stderr)
 
 
-def measure(proc, port, seconds, threads, wrk_cpu):
+def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
     pids = proc.pids()
-    before = cpu_ticks(pids)
+    ours = pids + (backends.pids() if backends is not None and backends is not proc else [])
+    before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
+    busy_before, wrk_before = busy_ticks(), children_ticks()
     r = run_wrk(port, seconds, threads, wrk_cpu)
-    after = cpu_ticks(pids)
+    after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
+    busy_after, wrk_after = busy_ticks(), children_ticks()
     secs = r["duration_us"] / 1e6
     errors = sum(r["errors"].values())
     return {
@@ -399,6 +414,10 @@ def measure(proc, port, seconds, threads, wrk_cpu):
         "p999_us": r["p999_us"],
         "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
         "cpu_cores": (after - before) / CLK_TCK / secs,
+        # Everything else the machine did meanwhile (other users, kernel work
+        # not charged to our processes): a noise gauge for the round.
+        "other_cores": max(0.0, (busy_after - busy_before) - (ours_after - ours_before)
+                           - (wrk_after - wrk_before)) / CLK_TCK / secs,
     }
 
 
@@ -430,17 +449,19 @@ def median(xs):
 def print_config_report(title, results, targets):
     print("\n## %s\n" % title)
     base = "haproxy" if "haproxy" in targets else None
-    hdr = "| target | req/s | p50 | p99 | p99.9 | proxy CPU µs/req | proxy cores | errors |"
+    hdr = ("| target | req/s | p50 | p99 | p99.9 | proxy CPU µs/req | proxy cores "
+           "| other load (cores) | errors |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for t in targets:
         rs = results[t]
-        print("| %s | %.0f | %s | %s | %s | %.2f | %.2f | %d |" % (
+        print("| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.2f | %d |" % (
             LABELS[t], median([r["rps"] for r in rs]), fmt_us(median([r["p50_us"] for r in rs])),
             fmt_us(median([r["p99_us"] for r in rs])), fmt_us(median([r["p999_us"] for r in rs])),
             median([r["cpu_us_per_req"] for r in rs]), median([r["cpu_cores"] for r in rs]),
-            sum(r["errors"] for r in rs)))
-    print("\n(medians over %d rounds; errors are summed)" % len(results[targets[0]]))
+            median([r["other_cores"] for r in rs]), sum(r["errors"] for r in rs)))
+    print("\n(medians over %d rounds; errors are summed; other load = CPU the rest of the "
+          "machine used during the runs, 0 on a quiet machine)" % len(results[targets[0]]))
     if base is None:
         return {}
     print("\nRatio to HAProxy, per round, then the median (throughput: higher is better; "
@@ -522,10 +543,11 @@ def main():
             for rnd in range(ROUNDS):
                 for t in TARGETS:
                     p, port = procs[t]
-                    r = measure(p, port, DURATION, workers, wrk_cpu)
+                    r = measure(p, port, DURATION, workers, wrk_cpu, backends)
                     cfg["rounds"][t].append(r)
-                    print("  workers=%d round %d %-8s %8.0f req/s  p99 %-9s  %.2f µs/req" % (
-                        workers, rnd + 1, t, r["rps"], fmt_us(r["p99_us"]), r["cpu_us_per_req"]),
+                    print("  workers=%d round %d %-8s %8.0f req/s  p99 %-9s  %.2f µs/req  other load %.2f cores" % (
+                        workers, rnd + 1, t, r["rps"], fmt_us(r["p99_us"]), r["cpu_us_per_req"],
+                        r["other_cores"]),
                         flush=True)
 
             if pinned and IDLE_CONNS > 0:
