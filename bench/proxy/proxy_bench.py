@@ -17,8 +17,8 @@ Settings come from the environment (see docs/performance.md):
   BENCH_CONNECTIONS      wrk connections (default 64)
   BENCH_WORKERS          worker configurations to run, e.g. "1 2" (default "1 2")
   BENCH_TARGETS          subset/order of "haproxy nginx cohort"
-  BENCH_BACKEND_CPU      "1" pins the backends to core 1 with wrk (default),
-                         "float" lets them run anywhere
+  BENCH_BACKEND_CPU      "float" lets the backends run on either core (default),
+                         "1" pins them to core 1 with wrk
   BENCH_IDLE_CONNS       idle keep-alive connections for the memory figure
                          (default 10000; 0 skips it)
   BENCH_OUT              also write all raw figures as JSON to this file
@@ -60,7 +60,7 @@ DURATION = env_int("BENCH_DURATION", 3 if QUICK else 10)
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 64)
 WORKERS = [int(w) for w in os.environ.get("BENCH_WORKERS", "1" if QUICK else "1 2").split()]
 TARGETS = os.environ.get("BENCH_TARGETS", "haproxy nginx cohort").split()
-BACKEND_CPU = os.environ.get("BENCH_BACKEND_CPU", "1")
+BACKEND_CPU = os.environ.get("BENCH_BACKEND_CPU", "float")
 IDLE_CONNS = env_int("BENCH_IDLE_CONNS", 2000 if QUICK else 10000)
 COHORT_BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build/bin/cohort"))
 WRK_SCRIPT = os.path.join(HERE, "canary.lua")
@@ -421,6 +421,17 @@ def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
     }
 
 
+def split_check(procs, wrk_cpu):
+    """A short run per proxy whose Lua response hook counts canary bodies."""
+    out = {}
+    for t, (_, port) in procs.items():
+        r = run_wrk(port, 2, 1, wrk_cpu, check_split=True)
+        share = 100.0 * r["canary"] / max(r["seen"], 1)
+        out[t] = {"canary_pct": share, "seen": r["seen"],
+                  "ok": r["seen"] > 0 and abs(share - EXPECTED_CANARY) <= SPLIT_TOLERANCE}
+    return out
+
+
 def measure_idle_memory(proc, port, count):
     pids = proc.pids()
     before = rss_kib(pids)
@@ -481,7 +492,12 @@ def print_config_report(title, results, targets):
     return ratios
 
 
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # run the finally clauses that stop our processes
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_sigterm)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     for tool in ("wrk", "nginx", "haproxy", "taskset"):
@@ -528,13 +544,7 @@ def main():
             alone = measure(backends, stable, max(2, DURATION // 2), workers, wrk_cpu)
             cfg["backend_alone_rps"] = alone["rps"]
 
-            # Split check: a short run per proxy that counts canary bodies.
-            cfg["split"] = {}
-            for t in TARGETS:
-                r = run_wrk(procs[t][1], 2, 1, wrk_cpu, check_split=True)
-                share = 100.0 * r["canary"] / max(r["seen"], 1)
-                cfg["split"][t] = {"canary_pct": share, "seen": r["seen"],
-                                   "ok": abs(share - EXPECTED_CANARY) <= SPLIT_TOLERANCE}
+            cfg["split"] = split_check(procs, wrk_cpu)
 
             # Warm-up (upstream pools, caches), not counted.
             for t in TARGETS:
@@ -550,6 +560,10 @@ def main():
                         r["other_cores"]),
                         flush=True)
 
+            # Again after the load: the split must not drift (e.g. a rollout
+            # that advanced or promoted itself while under load).
+            cfg["split_after"] = split_check(procs, wrk_cpu)
+
             if pinned and IDLE_CONNS > 0:
                 cfg["idle_memory"] = {}
                 for t in TARGETS:
@@ -564,12 +578,13 @@ def main():
             print("\nBackend alone (wrk straight to the stable nginx): %.0f req/s" % alone["rps"])
             print("\nSplit check (share of canary answers; expected %.2f%% = 1%% internal + 5%% "
                   "of the other 99%%, flagged beyond ±%.1f points):\n" % (EXPECTED_CANARY, SPLIT_TOLERANCE))
-            print("| target | canary share | responses | verdict |")
-            print("|---|---|---|---|")
+            print("| target | canary share before the rounds | after the rounds | responses | verdict |")
+            print("|---|---|---|---|---|")
             for t in TARGETS:
-                s = cfg["split"][t]
-                print("| %s | %.2f%% | %d | %s |" % (LABELS[t], s["canary_pct"], s["seen"],
-                                                     "ok" if s["ok"] else "**OFF**"))
+                a, b = cfg["split"][t], cfg["split_after"][t]
+                print("| %s | %.2f%% | %.2f%% | %d + %d | %s |" % (
+                    LABELS[t], a["canary_pct"], b["canary_pct"], a["seen"], b["seen"],
+                    "ok" if a["ok"] and b["ok"] else "**OFF**"))
             if "idle_memory" in cfg:
                 print("\nIdle keep-alive connections (RSS of the proxy process(es), after minus "
                       "before opening them):\n")
