@@ -47,6 +47,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 EXPECTED_CANARY = 1.0 + 0.99 * 5.0  # internal 1%, then 5% of everyone else
 SPLIT_TOLERANCE = 1.5  # percentage points
+QUIET_CORES = 0.25  # a round whose "other load" stays below this counts as quiet
 
 
 def env_int(name, default):
@@ -477,7 +478,8 @@ def print_config_report(title, results, targets):
         return {}
     print("\nRatio to HAProxy, per round, then the median (throughput: higher is better; "
           "CPU and p99: lower is better):\n")
-    hdr = "| target | metric | " + " | ".join("round %d" % (i + 1) for i in range(len(results[base]))) + " | median |"
+    hdr = ("| target | metric | " + " | ".join("round %d" % (i + 1) for i in range(len(results[base])))
+           + " | median | median of quiet rounds |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     ratios = {}
@@ -486,9 +488,17 @@ def print_config_report(title, results, targets):
             continue
         ratios[t] = {}
         for metric, key in (("req/s", "rps"), ("CPU/req", "cpu_us_per_req"), ("p99", "p99_us")):
-            per = [a[key] / b[key] if b[key] else float("nan") for a, b in zip(results[t], results[base])]
-            ratios[t][key] = {"per_round": per, "median": median(per)}
-            print("| %s | %s | %s | **%.2f** |" % (LABELS[t], metric, " | ".join("%.2f" % x for x in per), median(per)))
+            pairs = list(zip(results[t], results[base]))
+            per = [a[key] / b[key] if b[key] else float("nan") for a, b in pairs]
+            quiet = [x for x, (a, b) in zip(per, pairs)
+                     if a["other_cores"] < QUIET_CORES and b["other_cores"] < QUIET_CORES]
+            ratios[t][key] = {"per_round": per, "median": median(per),
+                              "median_quiet": median(quiet), "quiet_rounds": len(quiet)}
+            print("| %s | %s | %s | **%.2f** | %s |" % (
+                LABELS[t], metric, " | ".join("%.2f" % x for x in per), median(per),
+                "%.2f (%d)" % (median(quiet), len(quiet)) if quiet else "none"))
+    print("\n(quiet: the rest of the machine used < %.2f cores during both rounds; the number "
+          "of such rounds in brackets)" % QUIET_CORES)
     return ratios
 
 
@@ -513,6 +523,11 @@ def main():
               "rounds": ROUNDS, "duration_s": DURATION, "connections": CONNECTIONS,
               "backend_cpu": BACKEND_CPU, "configs": {}}
     print("# Proxy benchmark (%s)" % report["date"])
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])
+    if load1 > 1.0:
+        print("note: load average %.2f before starting; the machine is not quiet, expect noise "
+              "(see 'other load')" % load1)
     print("%s; %d rounds x %d s, %d wrk connections, targets %s" % (
         report["machine"], ROUNDS, DURATION, CONNECTIONS, " ".join(TARGETS)))
 
@@ -538,7 +553,7 @@ def main():
                 cfg["layout"] = "proxy on core 0, wrk on core 1, backends %s" % (
                     "on core 1" if backend_cpu == 1 else "floating")
             else:
-                cfg["layout"] = "%d workers each, everything shares both cores (no pinning)" % workers
+                cfg["layout"] = "everything shares both cores (no pinning), wrk -t%d" % workers
 
             # Backend alone, for scale (how much the proxies take away).
             alone = measure(backends, stable, max(2, DURATION // 2), workers, wrk_cpu)
@@ -595,6 +610,7 @@ def main():
                     print("| %s | %d | %d | %.1f MiB | %.1f MiB | %.2f |" % (
                         LABELS[t], m["connections"], m["still_open"], m["rss_before_kib"] / 1024,
                         m["rss_after_kib"] / 1024, m["kib_per_conn"]))
+            print(flush=True)
             report["configs"][str(workers)] = cfg
             stop_all()
 
