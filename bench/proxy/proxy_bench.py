@@ -26,6 +26,7 @@ Settings come from the environment (see docs/performance.md):
 """
 
 import json
+import random
 import os
 import re
 import resource
@@ -71,9 +72,24 @@ WRK_SCRIPT = os.path.join(HERE, "canary.lua")
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the ephemeral range, so that neither port-0
+    listeners of other programs nor outgoing connections take it between this
+    check and the proxy's bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except OSError:
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found")
 
 
 def wait_port(port, proc, what, timeout=10.0):
@@ -401,7 +417,7 @@ def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
     ours = pids + (backends.pids() if backends is not None and backends is not proc else [])
     before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
     busy_before, wrk_before = busy_ticks(), children_ticks()
-    r = run_wrk(port, seconds, threads, wrk_cpu)
+    r = checked(proc, lambda: run_wrk(port, seconds, threads, wrk_cpu))
     after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
     busy_after, wrk_after = busy_ticks(), children_ticks()
     secs = r["duration_us"] / 1e6
@@ -422,11 +438,23 @@ def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
     }
 
 
+def checked(proc, fn):
+    """Runs fn; on failure says which process and whether it is still alive."""
+    try:
+        return fn()
+    except RuntimeError as e:
+        state = "running" if proc.popen.poll() is None else "exited with %s" % proc.popen.returncode
+        with open(proc.log_path, errors="replace") as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError("%s (pid %d, %s): %s\nits log ends with:\n%s" % (
+            proc.name, proc.pid, state, e, tail)) from None
+
+
 def split_check(procs, wrk_cpu):
     """A short run per proxy whose Lua response hook counts canary bodies."""
     out = {}
-    for t, (_, port) in procs.items():
-        r = run_wrk(port, 2, 1, wrk_cpu, check_split=True)
+    for t, (p, port) in procs.items():
+        r = checked(p, lambda: run_wrk(port, 2, 1, wrk_cpu, check_split=True))
         share = 100.0 * r["canary"] / max(r["seen"], 1)
         out[t] = {"canary_pct": share, "seen": r["seen"],
                   "ok": r["seen"] > 0 and abs(share - EXPECTED_CANARY) <= SPLIT_TOLERANCE}
@@ -548,6 +576,10 @@ def main():
                 p, port = STARTERS[t](work, workers, proxy_cpu, stable, canary)
                 started.append(p)
                 procs[t] = (p, port)
+            time.sleep(0.5)
+            for p in started:  # a proxy that lost its port exits shortly after start
+                if p.popen.poll() is not None:
+                    raise RuntimeError("%s exited with %s; see %s" % (p.name, p.popen.returncode, p.log_path))
             cfg = {"workers": workers, "layout": "", "rounds": {t: [] for t in TARGETS}}
             if pinned:
                 cfg["layout"] = "proxy on core 0, wrk on core 1, backends %s" % (
@@ -563,7 +595,7 @@ def main():
 
             # Warm-up (upstream pools, caches), not counted.
             for t in TARGETS:
-                run_wrk(procs[t][1], 2, workers, wrk_cpu)
+                checked(procs[t][0], lambda: run_wrk(procs[t][1], 2, workers, wrk_cpu))
 
             for rnd in range(ROUNDS):
                 for t in TARGETS:
