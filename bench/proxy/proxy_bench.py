@@ -426,6 +426,7 @@ def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
         "rps": r["requests"] / secs,
         "requests": r["requests"],
         "errors": errors,
+        "error_kinds": r["errors"],  # wrk: connect, read, write, status (non-2xx/3xx), timeout
         "p50_us": r["p50_us"],
         "p99_us": r["p99_us"],
         "p999_us": r["p999_us"],
