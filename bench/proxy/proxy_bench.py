@@ -1,0 +1,682 @@
+#!/usr/bin/env python3
+"""Side-by-side proxy benchmark: Cohort, nginx and HAProxy on the same canary rule.
+
+Started by bench/proxy/run.sh (which installs nginx and haproxy if missing).
+Every process it starts lives under one temporary directory, listens on free
+loopback ports and is stopped by its PID; no system service is touched.
+
+The rule, the same for every proxy: a request with `X-User-Cohort: internal`
+goes to the canary backend; any other request goes to the canary when a sticky
+hash of `X-User-Id` falls in the first 5% of 10,000 buckets, else to stable.
+Upstream connections are kept alive.
+
+Settings come from the environment (see docs/performance.md):
+  BENCH_QUICK=1          2 rounds of 3 s, 1-worker round only, 2,000 idle conns
+  BENCH_ROUNDS           rounds per target (default 5)
+  BENCH_DURATION         seconds per wrk run (default 10)
+  BENCH_CONNECTIONS      wrk connections (default 64)
+  BENCH_WORKERS          worker configurations to run, e.g. "1 2" (default "1 2")
+  BENCH_TARGETS          subset/order of "haproxy nginx cohort"
+  BENCH_BACKEND_CPU      "float" lets the backends run on either core (default),
+                         "1" pins them to core 1 with wrk
+  BENCH_IDLE_CONNS       idle keep-alive connections for the memory figure
+                         (default 10000; 0 skips it)
+  BENCH_OUT              also write all raw figures as JSON to this file
+  COHORT_BIN             the gateway binary (default build/bin/cohort)
+"""
+
+import json
+import random
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import idle_conns  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+EXPECTED_CANARY = 1.0 + 0.99 * 5.0  # internal 1%, then 5% of everyone else
+SPLIT_TOLERANCE = 1.5  # percentage points
+QUIET_CORES = 0.25  # a round whose "other load" stays below this counts as quiet
+
+
+def env_int(name, default):
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
+ROUNDS = env_int("BENCH_ROUNDS", 2 if QUICK else 5)
+DURATION = env_int("BENCH_DURATION", 3 if QUICK else 10)
+CONNECTIONS = env_int("BENCH_CONNECTIONS", 64)
+WORKERS = [int(w) for w in os.environ.get("BENCH_WORKERS", "1" if QUICK else "1 2").split()]
+TARGETS = os.environ.get("BENCH_TARGETS", "haproxy nginx cohort").split()
+BACKEND_CPU = os.environ.get("BENCH_BACKEND_CPU", "float")
+IDLE_CONNS = env_int("BENCH_IDLE_CONNS", 2000 if QUICK else 10000)
+COHORT_BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build/bin/cohort"))
+WRK_SCRIPT = os.path.join(HERE, "canary.lua")
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port():
+    """A free loopback port below the ephemeral range, so that neither port-0
+    listeners of other programs nor outgoing connections take it between this
+    check and the proxy's bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except OSError:
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port found")
+
+
+def wait_port(port, proc, what, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (what, proc.returncode))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s did not listen on %d" % (what, port))
+
+
+def descendants(pid):
+    """pid and every process below it (nginx: master and workers)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    """utime + stime of the processes (all their threads), in clock ticks."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat
+    return total
+
+
+def busy_ticks():
+    """Busy CPU time of the whole machine (all cores), in clock ticks."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]) - v[3] - v[4]  # minus idle and iowait
+
+
+def children_ticks():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (ru.ru_utime + ru.ru_stime) * CLK_TCK
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/statm" % p) as f:
+                total += int(f.read().split()[1]) * PAGE_KIB
+        except OSError:
+            continue
+    return total
+
+
+class Proc:
+    """A process we started; stopped by its PID only."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name = name
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.popen = subprocess.Popen(
+            argv, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        self.pid = self.popen.pid
+
+    def pids(self):
+        return descendants(self.pid)
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+
+def pin(cpu, argv):
+    return argv if cpu is None else ["taskset", "-c", str(cpu)] + argv
+
+
+# ---------------------------------------------------------------- configs
+
+
+def nginx_common(work, name, workers):
+    d = os.path.join(work, name)
+    os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+    return d, """worker_processes %d;
+daemon off;
+master_process on;
+pid %s/nginx.pid;
+error_log %s/error.log warn;
+worker_rlimit_nofile 30000;
+events { worker_connections 30000; multi_accept off; }
+""" % (
+        workers,
+        d,
+        d,
+    ), """
+  access_log off;
+  client_body_temp_path %s/tmp/body;
+  proxy_temp_path %s/tmp/proxy;
+  fastcgi_temp_path %s/tmp/fastcgi;
+  uwsgi_temp_path %s/tmp/uwsgi;
+  scgi_temp_path %s/tmp/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+""" % (
+        d,
+        d,
+        d,
+        d,
+        d,
+    )
+
+
+def start_backends(work, workers, cpu):
+    """One nginx serving two ports; the body names the backend."""
+    d, top, http_common = nginx_common(work, "backends", workers)
+    stable, canary = free_port(), free_port()
+    conf = top + "http {\n" + http_common + """
+  default_type text/plain;
+  server { listen 127.0.0.1:%d reuseport backlog=4096; location / { return 200 "stable\\n"; } }
+  server { listen 127.0.0.1:%d reuseport backlog=4096; location / { return 200 "canary\\n"; } }
+}
+""" % (
+        stable,
+        canary,
+    )
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p = Proc("backends", pin(cpu, ["nginx", "-p", d, "-e", d + "/error.log", "-c", path]),
+             os.path.join(d, "out.log"))
+    wait_port(stable, p.popen, "backend nginx")
+    wait_port(canary, p.popen, "backend nginx")
+    return p, stable, canary
+
+
+def start_nginx(work, workers, cpu, stable, canary):
+    d, top, http_common = nginx_common(work, "nginx", workers)
+    port = free_port()
+    conf = top + "http {\n" + http_common + """
+  map $http_x_user_cohort $is_internal { internal 1; default 0; }
+  split_clients "${http_x_user_id}" $bucket { 5%% canary; * stable; }
+  map $is_internal $pool { 1 canary; default $bucket; }
+  upstream stable { server 127.0.0.1:%d; keepalive 256; keepalive_requests 1000000; }
+  upstream canary { server 127.0.0.1:%d; keepalive 256; keepalive_requests 1000000; }
+  server {
+    listen 127.0.0.1:%d backlog=4096;
+    location / {
+      proxy_pass http://$pool;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+""" % (
+        stable,
+        canary,
+        port,
+    )
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p = Proc("nginx", pin(cpu, ["nginx", "-p", d, "-e", d + "/error.log", "-c", path]),
+             os.path.join(d, "out.log"))
+    wait_port(port, p.popen, "nginx")
+    return p, port
+
+
+def haproxy_maxconn():
+    """HAProxy wants two descriptors per connection (client and server side)
+    and refuses to start when the fd limit is short of that."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(1000, (soft - 300) // 2)
+
+
+def start_haproxy(work, workers, cpu, stable, canary):
+    d = os.path.join(work, "haproxy")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    conf = """global
+  nbthread %d
+  maxconn %d
+  pidfile %s/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 1s
+  timeout client 60s
+  timeout server 15s
+  timeout http-keep-alive 60s
+
+frontend fe
+  bind 127.0.0.1:%d
+  http-request set-var(txn.bucket) req.hdr(X-User-Id),xxh32,mod(10000)
+  use_backend canary if { req.hdr(X-User-Cohort) -m str internal }
+  use_backend canary if { var(txn.bucket) -m int lt 500 }
+  default_backend stable
+
+backend stable
+  http-reuse always
+  server s1 127.0.0.1:%d
+
+backend canary
+  http-reuse always
+  server c1 127.0.0.1:%d
+""" % (
+        workers,
+        haproxy_maxconn(),
+        d,
+        port,
+        stable,
+        canary,
+    )
+    path = os.path.join(d, "haproxy.cfg")
+    with open(path, "w") as f:
+        f.write(conf)
+    check = subprocess.run(["haproxy", "-c", "-f", path], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError("haproxy config rejected:\n" + check.stdout + check.stderr)
+    # -db: stay in the foreground, no master-worker; one process, nbthread threads.
+    p = Proc("haproxy", pin(cpu, ["haproxy", "-db", "-f", path]), os.path.join(d, "out.log"))
+    wait_port(port, p.popen, "haproxy")
+    return p, port
+
+
+def start_cohort(work, workers, cpu, stable, canary):
+    d = os.path.join(work, "cohort")
+    os.makedirs(d, exist_ok=True)
+    conf = """gateway:
+  listeners: [{ name: public, address: "127.0.0.1:0" }]
+  workers: %d
+  access_log: { mode: off }
+admin: { address: "127.0.0.1:0" }
+state: { store: "sqlite:%s/state.db" }
+services:
+  - name: profile-api
+    subsets:
+      stable: { endpoints: ["127.0.0.1:%d"] }
+      canary: { endpoints: ["127.0.0.1:%d"] }
+routes:
+  - name: all
+    service: profile-api
+rollouts:
+  - name: profile-api
+    service: profile-api
+    session:
+      key: [ { header: X-User-Id } ]
+      anonymous: stable
+    cohorts:
+      - name: internal
+        match: { headers: [ { name: X-User-Cohort, exact: internal } ] }
+        pin: canary
+    weight: 5%%
+""" % (
+        workers,
+        d,
+        stable,
+        canary,
+    )
+    path = os.path.join(d, "cohort.yaml")
+    with open(path, "w") as f:
+        f.write(conf)
+    log = os.path.join(d, "stderr.log")
+    p = Proc("cohort", pin(cpu, [COHORT_BIN, "serve", "-c", path]), log)
+    pattern = re.compile(r'"msg":"listening","listener":"public","address":"127\.0\.0\.1:(\d+)"')
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if p.popen.poll() is not None:
+            raise RuntimeError("cohort exited:\n" + open(log).read()[-2000:])
+        m = pattern.search(open(log).read())
+        if m:
+            port = int(m.group(1))
+            wait_port(port, p.popen, "cohort")
+            return p, port
+        time.sleep(0.05)
+    raise RuntimeError("cohort did not report its listener:\n" + open(log).read()[-2000:])
+
+
+STARTERS = {"haproxy": start_haproxy, "nginx": start_nginx, "cohort": start_cohort}
+LABELS = {"haproxy": "HAProxy", "nginx": "nginx", "cohort": "Cohort"}
+
+
+# ---------------------------------------------------------------- load
+
+
+def run_wrk(port, seconds, threads, cpu, check_split=False):
+    env = dict(os.environ)
+    env["CHECK_SPLIT"] = "1" if check_split else "0"
+    argv = pin(cpu, ["wrk", "-t%d" % threads, "-c%d" % CONNECTIONS, "-d%ds" % seconds,
+                     "--latency", "-s", WRK_SCRIPT, "http://127.0.0.1:%d/profile" % port])
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=seconds + 60)
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line[len("BENCH_JSON "):])
+    raise RuntimeError("wrk gave no summary:\n" + out.stdout + out.stderr)
+
+
+def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
+    pids = proc.pids()
+    ours = pids + (backends.pids() if backends is not None and backends is not proc else [])
+    before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
+    busy_before, wrk_before = busy_ticks(), children_ticks()
+    r = checked(proc, lambda: run_wrk(port, seconds, threads, wrk_cpu))
+    after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
+    busy_after, wrk_after = busy_ticks(), children_ticks()
+    secs = r["duration_us"] / 1e6
+    errors = sum(r["errors"].values())
+    return {
+        "rps": r["requests"] / secs,
+        "requests": r["requests"],
+        "errors": errors,
+        "error_kinds": r["errors"],  # wrk: connect, read, write, status (non-2xx/3xx), timeout
+        "p50_us": r["p50_us"],
+        "p99_us": r["p99_us"],
+        "p999_us": r["p999_us"],
+        "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
+        "cpu_cores": (after - before) / CLK_TCK / secs,
+        # Everything else the machine did meanwhile (other users, kernel work
+        # not charged to our processes): a noise gauge for the round.
+        "other_cores": max(0.0, (busy_after - busy_before) - (ours_after - ours_before)
+                           - (wrk_after - wrk_before)) / CLK_TCK / secs,
+    }
+
+
+def checked(proc, fn):
+    """Runs fn; on failure says which process and whether it is still alive."""
+    try:
+        return fn()
+    except RuntimeError as e:
+        state = "running" if proc.popen.poll() is None else "exited with %s" % proc.popen.returncode
+        with open(proc.log_path, errors="replace") as f:
+            tail = f.read()[-3000:]
+        raise RuntimeError("%s (pid %d, %s): %s\nits log ends with:\n%s" % (
+            proc.name, proc.pid, state, e, tail)) from None
+
+
+def split_check(procs, wrk_cpu):
+    """A short run per proxy whose Lua response hook counts canary bodies."""
+    out = {}
+    for t, (p, port) in procs.items():
+        r = checked(p, lambda: run_wrk(port, 2, 1, wrk_cpu, check_split=True))
+        share = 100.0 * r["canary"] / max(r["seen"], 1)
+        out[t] = {"canary_pct": share, "seen": r["seen"],
+                  "ok": r["seen"] > 0 and abs(share - EXPECTED_CANARY) <= SPLIT_TOLERANCE}
+    return out
+
+
+def measure_idle_memory(proc, port, count):
+    pids = proc.pids()
+    before = rss_kib(pids)
+    socks = idle_conns.open_idle("127.0.0.1", port, count)
+    time.sleep(2.0)
+    after = rss_kib(proc.pids())
+    alive = idle_conns.still_open(socks)
+    for s in socks:
+        s.close()
+    time.sleep(0.5)
+    return {"connections": count, "still_open": alive, "rss_before_kib": before,
+            "rss_after_kib": after, "kib_per_conn": (after - before) / count}
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_us(us):
+    return "%.2f ms" % (us / 1000) if us >= 1000 else "%d µs" % us
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def print_config_report(title, results, targets):
+    print("\n## %s\n" % title)
+    base = "haproxy" if "haproxy" in targets else None
+    hdr = ("| target | req/s | p50 | p99 | p99.9 | proxy CPU µs/req | proxy cores "
+           "| other load (cores) | errors |")
+    print(hdr)
+    print("|" + "---|" * (hdr.count("|") - 1))
+    for t in targets:
+        rs = results[t]
+        print("| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.2f | %d |" % (
+            LABELS[t], median([r["rps"] for r in rs]), fmt_us(median([r["p50_us"] for r in rs])),
+            fmt_us(median([r["p99_us"] for r in rs])), fmt_us(median([r["p999_us"] for r in rs])),
+            median([r["cpu_us_per_req"] for r in rs]), median([r["cpu_cores"] for r in rs]),
+            median([r["other_cores"] for r in rs]), sum(r["errors"] for r in rs)))
+    print("\n(medians over %d rounds; errors are summed; other load = CPU the rest of the "
+          "machine used during the runs, 0 on a quiet machine)" % len(results[targets[0]]))
+    if base is None:
+        return {}
+    print("\nRatio to HAProxy, per round, then the median (throughput: higher is better; "
+          "CPU and p99: lower is better):\n")
+    hdr = ("| target | metric | " + " | ".join("round %d" % (i + 1) for i in range(len(results[base])))
+           + " | median | median of quiet rounds |")
+    print(hdr)
+    print("|" + "---|" * (hdr.count("|") - 1))
+    ratios = {}
+    for t in targets:
+        if t == base:
+            continue
+        ratios[t] = {}
+        for metric, key in (("req/s", "rps"), ("CPU/req", "cpu_us_per_req"), ("p99", "p99_us")):
+            pairs = list(zip(results[t], results[base]))
+            per = [a[key] / b[key] if b[key] else float("nan") for a, b in pairs]
+            quiet = [x for x, (a, b) in zip(per, pairs)
+                     if a["other_cores"] < QUIET_CORES and b["other_cores"] < QUIET_CORES]
+            ratios[t][key] = {"per_round": per, "median": median(per),
+                              "median_quiet": median(quiet), "quiet_rounds": len(quiet)}
+            print("| %s | %s | %s | **%.2f** | %s |" % (
+                LABELS[t], metric, " | ".join("%.2f" % x for x in per), median(per),
+                "%.2f (%d)" % (median(quiet), len(quiet)) if quiet else "none"))
+    print("\n(quiet: the rest of the machine used < %.2f cores during both rounds; the number "
+          "of such rounds in brackets)" % QUIET_CORES)
+    return ratios
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # run the finally clauses that stop our processes
+
+
+def main():
+    signal.signal(signal.SIGTERM, on_sigterm)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for tool in ("wrk", "nginx", "haproxy", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit("proxy bench: %s is not installed (bench/proxy/run.sh installs it)" % tool)
+    if "cohort" in TARGETS and not os.access(COHORT_BIN, os.X_OK):
+        sys.exit("proxy bench: %s is not built" % COHORT_BIN)
+
+    work = tempfile.mkdtemp(prefix="cohort-proxy-bench.")
+    os.chmod(work, 0o755)  # nginx workers may run as nobody
+    started = []
+    report = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "quick": QUICK,
+              "rounds": ROUNDS, "duration_s": DURATION, "connections": CONNECTIONS,
+              "backend_cpu": BACKEND_CPU, "configs": {}}
+    print("# Proxy benchmark (%s)" % report["date"])
+    with open("/proc/loadavg") as f:
+        load1 = float(f.read().split()[0])
+    if load1 > 1.0:
+        print("note: load average %.2f before starting; the machine is not quiet, expect noise "
+              "(see 'other load')" % load1)
+    print("%s; %d rounds x %d s, %d wrk connections, targets %s" % (
+        report["machine"], ROUNDS, DURATION, CONNECTIONS, " ".join(TARGETS)))
+
+    def stop_all():
+        while started:
+            started.pop().stop()
+
+    try:
+        for workers in WORKERS:
+            pinned = workers == 1
+            proxy_cpu = 0 if pinned else None
+            wrk_cpu = 1 if pinned else None
+            backend_cpu = 1 if (pinned and BACKEND_CPU == "1") else None
+            backends, stable, canary = start_backends(work, workers, backend_cpu)
+            started.append(backends)
+            procs = {}
+            for t in TARGETS:
+                p, port = STARTERS[t](work, workers, proxy_cpu, stable, canary)
+                started.append(p)
+                procs[t] = (p, port)
+            time.sleep(0.5)
+            for p in started:  # a proxy that lost its port exits shortly after start
+                if p.popen.poll() is not None:
+                    raise RuntimeError("%s exited with %s; see %s" % (p.name, p.popen.returncode, p.log_path))
+            cfg = {"workers": workers, "layout": "", "rounds": {t: [] for t in TARGETS}}
+            if pinned:
+                cfg["layout"] = "proxy on core 0, wrk on core 1, backends %s" % (
+                    "on core 1" if backend_cpu == 1 else "floating")
+            else:
+                cfg["layout"] = "everything shares both cores (no pinning), wrk -t%d" % workers
+
+            # Backend alone, for scale (how much the proxies take away).
+            alone = measure(backends, stable, max(2, DURATION // 2), workers, wrk_cpu)
+            cfg["backend_alone_rps"] = alone["rps"]
+
+            cfg["split"] = split_check(procs, wrk_cpu)
+
+            # Warm-up (upstream pools, caches), not counted.
+            for t in TARGETS:
+                checked(procs[t][0], lambda: run_wrk(procs[t][1], 2, workers, wrk_cpu))
+
+            for rnd in range(ROUNDS):
+                for t in TARGETS:
+                    p, port = procs[t]
+                    r = measure(p, port, DURATION, workers, wrk_cpu, backends)
+                    cfg["rounds"][t].append(r)
+                    print("  workers=%d round %d %-8s %8.0f req/s  p99 %-9s  %.2f µs/req  other load %.2f cores" % (
+                        workers, rnd + 1, t, r["rps"], fmt_us(r["p99_us"]), r["cpu_us_per_req"],
+                        r["other_cores"]),
+                        flush=True)
+
+            # Again after the load: the split must not drift (e.g. a rollout
+            # that advanced or promoted itself while under load).
+            cfg["split_after"] = split_check(procs, wrk_cpu)
+
+            if pinned and IDLE_CONNS > 0:
+                cfg["idle_memory"] = {}
+                for t in TARGETS:
+                    p, port = procs[t]
+                    count = IDLE_CONNS
+                    if t == "haproxy":  # its maxconn is bound by the fd limit
+                        count = min(count, haproxy_maxconn() - 100)
+                    cfg["idle_memory"][t] = measure_idle_memory(p, port, count)
+
+            title = "%d worker%s each: %s" % (workers, "" if workers == 1 else "s", cfg["layout"])
+            cfg["ratios"] = print_config_report(title, cfg["rounds"], TARGETS)
+            print("\nBackend alone (wrk straight to the stable nginx): %.0f req/s" % alone["rps"])
+            print("\nSplit check (share of canary answers; expected %.2f%% = 1%% internal + 5%% "
+                  "of the other 99%%, flagged beyond ±%.1f points):\n" % (EXPECTED_CANARY, SPLIT_TOLERANCE))
+            print("| target | canary share before the rounds | after the rounds | responses | verdict |")
+            print("|---|---|---|---|---|")
+            for t in TARGETS:
+                a, b = cfg["split"][t], cfg["split_after"][t]
+                print("| %s | %.2f%% | %.2f%% | %d + %d | %s |" % (
+                    LABELS[t], a["canary_pct"], b["canary_pct"], a["seen"], b["seen"],
+                    "ok" if a["ok"] and b["ok"] else "**OFF**"))
+            if "idle_memory" in cfg:
+                print("\nIdle keep-alive connections (RSS of the proxy process(es), after minus "
+                      "before opening them):\n")
+                print("| target | connections | still open | RSS before | RSS after | KiB per connection |")
+                print("|---|---|---|---|---|---|")
+                for t in TARGETS:
+                    m = cfg["idle_memory"][t]
+                    print("| %s | %d | %d | %.1f MiB | %.1f MiB | %.2f |" % (
+                        LABELS[t], m["connections"], m["still_open"], m["rss_before_kib"] / 1024,
+                        m["rss_after_kib"] / 1024, m["kib_per_conn"]))
+            print(flush=True)
+            report["configs"][str(workers)] = cfg
+            stop_all()
+
+        # HTTP/2 round: Cohort does not serve HTTP/2 yet. When it lands, start the
+        # three proxies with TLS + ALPN h2 (or h2c), drive them with
+        # `h2load -c64 -m10 -D <s>` here, and report the same table.
+        print("\n## HTTP/2\n\nskipped: HTTP/2 has not landed in Cohort yet.")
+    finally:
+        stop_all()
+        if os.environ.get("BENCH_KEEP_WORKDIR") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("work dir kept: %s" % work)
+
+    out = os.environ.get("BENCH_OUT")
+    if out:
+        with open(out, "w") as f:
+            json.dump(report, f, indent=1)
+        print("\nraw figures written to %s" % out)
+
+
+def machine():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%d cores, %s, Linux %s" % (os.cpu_count(), model or "unknown CPU", os.uname().release)
+
+
+if __name__ == "__main__":
+    main()
