@@ -4,10 +4,6 @@ namespace cohort::http {
 
 namespace {
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
-}
-
 const header* find_in(const std::vector<header>& headers, std::string_view name) {
   for (const header& h : headers) {
     if (iequals(h.name, name)) {
@@ -18,18 +14,6 @@ const header* find_in(const std::vector<header>& headers, std::string_view name)
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 const header* request_head::find(std::string_view name) const {
   return find_in(headers, name);

@@ -16,7 +16,20 @@ enum class version : std::uint8_t { http10, http11 };
 using header = header_field;
 
 // Case-insensitive ASCII comparison, for header names and tokens.
-bool iequals(std::string_view a, std::string_view b);
+// Inline: it runs for every header of every message (hop-by-hop checks, lookups).
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] | 0x20) : a[i];
+    const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] | 0x20) : b[i];
+    if (x != y) {
+      return false;
+    }
+  }
+  return true;
+}
 
 // How the body of a message is delimited (RFC 9112 section 6).
 enum class body_framing : std::uint8_t {

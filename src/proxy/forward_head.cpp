@@ -76,16 +76,29 @@ bool has_connection_header(const std::vector<http::header>& headers) {
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name) {
-  static constexpr std::array<std::string_view, 10> names = {
-      "connection",          "keep-alive", "proxy-connection", "te",
-      "transfer-encoding",   "upgrade",    "proxy-authenticate", "proxy-authorization",
-      "content-length",      "expect"};
-  for (const auto n : names) {
-    if (iequals(name, n)) {
-      return true;
-    }
+  // By length first: most fields are rejected without comparing a byte.
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 6:
+      return iequals(name, "expect");
+    case 7:
+      return iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 14:
+      return iequals(name, "content-length");
+    case 16:
+      return iequals(name, "proxy-connection");
+    case 17:
+      return iequals(name, "transfer-encoding");
+    case 18:
+      return iequals(name, "proxy-authenticate");
+    case 19:
+      return iequals(name, "proxy-authorization");
+    default:
+      return false;
   }
-  return false;
 }
 
 void append_upstream_request_head(std::string& out, const http::request_head& req,

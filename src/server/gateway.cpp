@@ -20,7 +20,9 @@ using net::awaitable;
 using net::use_nothrow;
 
 struct gateway::worker {
-  asio::io_context ctx{1};
+  // One thread runs each worker: its reactor needs no locks (posting from
+  // other threads, as the drain does, stays safe: the scheduler still locks).
+  asio::io_context ctx{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unique_ptr<proxy::worker_context> context;
   std::vector<std::unique_ptr<net::tcp::acceptor>> acceptors;
