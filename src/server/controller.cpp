@@ -190,6 +190,14 @@ void controller::reconfigure(const config::config& cfg) {
 routing::rollout_states controller::routing_states() const {
   routing::rollout_states out;
   for (const auto& [name, m] : rollouts_) {
+    if (!m->record.canary_fingerprint.empty() && m->record.canary_fingerprint != m->fingerprint) {
+      // A reload brought a new canary, and the record still describes the old
+      // one (say Succeeded: everyone on the canary). Until the next tick restarts
+      // the rollout, route as a fresh one would, or the whole population would
+      // reach the new build for up to a tick.
+      out[name] = rollout::to_routing_state(m->machine.initial(m->fingerprint, now_ms()));
+      continue;
+    }
     out[name] = rollout::to_routing_state(m->record);
   }
   return out;
