@@ -2,7 +2,9 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <memory>
@@ -99,7 +101,8 @@ class runner {
         users_(users),
         tally_(t),
         rng_(opts.seed ^ 0x9e3779b97f4a7c15ULL),
-        report_timer_(ctx_) {}
+        report_timer_(ctx_),
+        signals_(ctx_, SIGINT, SIGTERM) {}
 
   run_result run() {
     tcp::resolver resolver(ctx_);
@@ -135,6 +138,11 @@ class runner {
   tally& tally_;
   std::mt19937_64 rng_;
   asio::steady_timer report_timer_;
+  // SIGINT/SIGTERM end the sending early; the run still drains and reports, so
+  // a caller that does not know the run's length (the demo) can stop it.
+  asio::signal_set signals_;
+  asio::steady_timer* pacer_timer_ = nullptr;
+  bool interrupted_ = false;
   tcp::endpoint endpoint_;
   std::vector<std::unique_ptr<connection>> conns_;
   clock_type::time_point start_ = clock_type::now();
@@ -143,8 +151,7 @@ class runner {
   run_result result_;
 };
 
-connection::connection(runner& r)
-    : r_(r), socket_(r.ctx()), wake_(r.ctx()), dog_(r.ctx()) {}
+connection::connection(runner& r) : r_(r), socket_(r.ctx()), wake_(r.ctx()), dog_(r.ctx()) {}
 
 awaitable<void> connection::run() {
   co_await (serve() && dog_.run([this] {
@@ -419,6 +426,15 @@ awaitable<void> runner::pace() {
     asio::co_spawn(ctx_, report(), asio::detached);
   }
   asio::steady_timer timer(ctx_);
+  pacer_timer_ = &timer;
+  signals_.async_wait([this](const error_code& ec, int) {
+    if (!ec) {
+      interrupted_ = true;
+      if (pacer_timer_ != nullptr) {
+        pacer_timer_->cancel();
+      }
+    }
+  });
   const std::chrono::duration<double> interval(1.0 / opts_.rate);
   std::uniform_int_distribution<std::uint32_t> pick_user(0, opts_.users - 1);
   std::uniform_int_distribution<std::uint32_t> pick_conn(0, opts_.connections - 1);
@@ -429,7 +445,7 @@ awaitable<void> runner::pace() {
   };
   std::uint64_t i = 0;
   for (;; ++i) {
-    if (opts_.max_requests && i >= *opts_.max_requests) {
+    if (interrupted_ || (opts_.max_requests && i >= *opts_.max_requests)) {
       break;
     }
     const auto due = due_of(i);
@@ -439,6 +455,9 @@ awaitable<void> runner::pace() {
     if (due > clock_type::now()) {
       timer.expires_at(due);
       co_await timer.async_wait(use_nothrow);
+      if (interrupted_) {
+        break;
+      }
     }
     tally_.sent();
     const std::uint32_t user_index = pick_user(rng_);
@@ -450,7 +469,12 @@ awaitable<void> runner::pace() {
   // --duration, or one interval after the last of --requests), or later if the
   // pacer fell behind: sent / window is the rate achieved.
   result_.send_window_s =
-      seconds_between(start_, std::max(clock_type::now(), std::min(due_of(i), end)));
+      interrupted_ ? seconds_between(start_, clock_type::now())
+                   : seconds_between(start_, std::max(clock_type::now(), std::min(due_of(i), end)));
+  pacer_timer_ = nullptr;
+  error_code ignored;
+  signals_.cancel(ignored);
+  signals_.clear(ignored);  // a second signal while draining ends the process
   stopping_ = true;
   drain_deadline_ = clock_type::now() + opts_.timeout;
   report_timer_.cancel();

@@ -99,7 +99,8 @@ bool parse_id_list(std::string_view text, std::vector<std::uint32_t>& out) {
 const char* usage_text() {
   return "usage: cohort-loadgen [options]\n"
          "Simulates a population of users against a gateway and reports which version\n"
-         "each user saw. Stops at --duration or --requests, whichever comes first.\n"
+         "each user saw. Stops at --duration or --requests, whichever comes first, or\n"
+         "at SIGINT/SIGTERM (it still waits for the answers in flight and reports).\n"
          "\n"
          "  --target URL            http://HOST:PORT[/PATH] (default http://127.0.0.1:8080)\n"
          "  --path PATH             request path (default /profile)\n"

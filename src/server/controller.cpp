@@ -209,6 +209,14 @@ void controller::reconfigure(const config::config& cfg) {
 routing::rollout_states controller::routing_states() const {
   routing::rollout_states out;
   for (const auto& [name, m] : rollouts_) {
+    if (!m->record.canary_fingerprint.empty() && m->record.canary_fingerprint != m->fingerprint) {
+      // A reload brought a new canary and its restart could not be persisted
+      // in reconfigure(): the record still describes the old canary (say
+      // Succeeded: everyone on it). Route as a fresh rollout would until a
+      // tick manages the restart, never the old share on the new build.
+      out[name] = rollout::to_routing_state(m->machine.initial(m->fingerprint, now_ms()));
+      continue;
+    }
     out[name] = rollout::to_routing_state(m->record);
   }
   return out;
