@@ -122,7 +122,6 @@ function connect_stream() {
   });
   source.addEventListener('transition', (e) => {
     const t = JSON.parse(e.data);
-    push_live_event(t.rollout, 'info', `Phase ${t.phase}, step ${t.step + 1}, weight ${t.weight}`);
     const r = state.rollouts.get(t.rollout);
     if (r) {
       r.phase = t.phase;
@@ -145,26 +144,25 @@ function push_live_event(name, level, message) {
     list = [];
     state.live_events.set(name, list);
   }
-  list.push({ time: new Date().toISOString(), level, message, live: true });
+  list.push({ time: new Date().toISOString(), level, message, received: Date.now() });
   if (name === state.selected) {
     render_events(state.rollouts.get(name));
   }
 }
 
 async function refresh_rollouts() {
+  const asked = Date.now();
   try {
     const body = await get_json('/api/v1/rollouts');
     const seen = new Set();
     for (const r of body.rollouts || []) {
-      const before = state.rollouts.get(r.name);
       state.rollouts.set(r.name, r);
       seen.add(r.name);
-      // The server's event list now holds what the stream showed; keep only
-      // stream lines newer than its newest entry.
-      const newest = (r.events || []).reduce((m, e) => (e.time > m ? e.time : m), '');
+      // The server's event list now holds every line the stream showed before
+      // the request: keep only the later ones.
       const live = state.live_events.get(r.name);
-      if (live && before) {
-        state.live_events.set(r.name, live.filter((e) => e.time > newest && !(r.events || []).some((s) => s.message === e.message)));
+      if (live) {
+        state.live_events.set(r.name, live.filter((e) => e.received > asked));
       }
     }
     for (const name of [...state.rollouts.keys()]) {
@@ -205,6 +203,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const pct = (v, digits = 2) => (v == null ? '–' : `${(v * 100).toFixed(digits)}%`);
+const num = (v) => (v == null ? '–' : (+v.toPrecision(3)).toLocaleString('en'));
 const ms = (v) => (v == null ? '–' : `${v.toFixed(v < 10 ? 2 : 0)} ms`);
 
 function phase_of(r) {
@@ -390,7 +389,7 @@ function render_analysis(r) {
         { class: 'evidence' },
         el('span', { class: `verdict verdict-${s.rejected ? 'fail' : 'pass'}` }, s.rejected ? 'regression' : 'no evidence'),
         el('strong', {}, ' Sequential test: '),
-        `e-value ${s.e_value.toPrecision(3)} of ${s.threshold.toPrecision(3)} to reject · odds ratio ${s.odds_ratio.toPrecision(3)} · ${s.seconds}s`,
+        `e-value ${num(s.e_value)} (rejects at ${num(s.threshold)}) · odds ratio ${num(s.odds_ratio)} · ${s.seconds}s of data`,
         s.summary ? el('div', { class: 'muted' }, s.summary) : null,
       ),
     );
@@ -415,7 +414,11 @@ function render_events(r) {
   if (!r) {
     return;
   }
-  const events = [...(r.events || []), ...(state.live_events.get(r.name) || [])].slice(-max_events).reverse();
+  // A stream line the server's list already has (an action's answer can
+  // bring it first) is shown once.
+  const known = new Set((r.events || []).slice(-50).map((e) => e.message));
+  const live = (state.live_events.get(r.name) || []).filter((e) => !known.has(e.message));
+  const events = [...(r.events || []), ...live].slice(-max_events).reverse();
   list.replaceChildren();
   if (events.length === 0) {
     list.append(el('li', { class: 'muted' }, 'No events yet.'));

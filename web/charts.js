@@ -41,7 +41,13 @@ export class time_chart {
         y: range ? { range } : { auto: true, range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
       },
       axes: [
-        { values: (u, ticks) => ticks.map(clock), stroke: '#868e96', grid: { stroke: '#f1f3f5' } },
+        {
+          values: (u, ticks) => ticks.map(clock),
+          incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600], // whole seconds: no repeated labels
+          space: 70,
+          stroke: '#868e96',
+          grid: { stroke: '#f1f3f5' },
+        },
         {
           values: (u, ticks) => ticks.map((t) => (unit === 'ratio' ? `${+(t * 100).toFixed(1)}%` : `${t} ms`)),
           size: 64,

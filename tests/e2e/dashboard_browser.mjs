@@ -80,7 +80,14 @@ try {
   report.steps_shown = await page.locator('#r-steps .step').count();
   report.current_step = await page.getAttribute('#r-steps .step.current', 'data-step');
 
+  // A token entered in the page rides on the operator's calls (loopback does
+  // not need it, but the page cannot know where it is seen from).
+  await page.fill('#token-input', 'e2e-token');
+  await page.click('#token-form button[type="submit"]');
+  report.token_state = (await page.textContent('#token-state')).trim();
+  const pause_request = page.waitForRequest((r) => r.url().endsWith(`/rollouts/${args.rollout}/pause`));
   await page.click('#act-pause');
+  report.pause_authorization = (await pause_request).headers()['authorization'] ?? null;
   await page.waitForFunction(() => document.querySelector('[data-testid="phase"]').textContent.trim() === 'Paused', null, {
     timeout: 10000,
   });

@@ -168,6 +168,8 @@ class dashboard_test(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         self.assertEqual(report["phase_before"], "Progressing")
         self.assertEqual(report["phase_after"], "Paused")
+        self.assertEqual(report["pause_authorization"], "Bearer e2e-token")
+        self.assertEqual(report["token_state"], "token set for this tab")
         self.assertTrue(report["pause_disabled"])
         self.assertTrue(report["resume_enabled"])
         self.assertEqual(report["steps_shown"], 5)
