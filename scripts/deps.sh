@@ -15,11 +15,20 @@ packages=(
   prometheus
   # statistics reference for the analysis tests
   r-base-core
+  # dashboard: npm installs uPlot at build time; the browser test drives chromium
+  nodejs npm chromium
 )
+
+# A package counts as present when dpkg has it, or, for npm, when an installed
+# nodejs already provides the program (NodeSource's nodejs conflicts with npm).
+present() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" && return 0
+  [[ $1 == npm ]] && command -v npm >/dev/null 2>&1
+}
 
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  present "$p" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
   echo "deps: all ${#packages[@]} packages present"

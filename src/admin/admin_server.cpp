@@ -255,6 +255,14 @@ awaitable<void> server::serve(net::tcp::socket socket) {
     const bool close = !keep_alive || too_large;
     proxy::append_local_response(out, resp.status, resp.content_type,
                                  req.method == "HEAD" ? std::string_view{} : resp.body, close);
+    if (!resp.headers.empty()) {
+      // append_local_response knows no extra fields: they go before the blank line.
+      std::string fields;
+      for (const auto& [name, value] : resp.headers) {
+        fields += name + ": " + value + "\r\n";
+      }
+      out.insert(out.find("\r\n\r\n") + 2, fields);
+    }
     auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
     (void)wn;
     if (wec || close) {

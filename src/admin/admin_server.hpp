@@ -33,6 +33,8 @@ struct response {
   std::string body;
   // The connection becomes a server-sent events stream fed by broadcast().
   bool event_stream = false;
+  // Extra header fields (name, value), such as Cache-Control.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 response json_error(unsigned status, std::string_view message,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "admin/dashboard_assets.hpp"
 #include "common/log.hpp"
 #include "common/monotonic.hpp"
 #include "http/message.hpp"
@@ -623,6 +624,11 @@ admin::response gateway::handle_admin(const admin::request& req) {
       return {200, "application/json", done->dump() + "\n"};
     }
     return admin::json_error(404, "no such rollout action: " + std::string(action));
+  }
+  if (req.method == "GET") {
+    if (const auto* a = admin::find_asset(req.path)) {
+      return admin::asset_response(*a);  // the dashboard
+    }
   }
   return admin::json_error(404, "no such endpoint: " + req.path);
 }
