@@ -77,9 +77,9 @@ bool has_connection_header(const std::vector<http::header>& headers) {
 
 bool is_hop_by_hop(std::string_view name) {
   static constexpr std::array<std::string_view, 10> names = {
-      "connection",          "keep-alive", "proxy-connection", "te",
-      "transfer-encoding",   "upgrade",    "proxy-authenticate", "proxy-authorization",
-      "content-length",      "expect"};
+      "connection",        "keep-alive", "proxy-connection",   "te",
+      "transfer-encoding", "upgrade",    "proxy-authenticate", "proxy-authorization",
+      "content-length",    "expect"};
   for (const auto n : names) {
     if (iequals(name, n)) {
       return true;
@@ -109,7 +109,8 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   std::string_view forwarded_for_first;
   bool forwarded_for_many = false;
   for (const auto& h : req.headers) {
-    if (is_hop_by_hop(h.name) || (check_nominated && nominated_by_connection(req.headers, h.name))) {
+    if (is_hop_by_hop(h.name) ||
+        (check_nominated && nominated_by_connection(req.headers, h.name))) {
       continue;
     }
     if (iequals(h.name, "x-forwarded-for")) {
@@ -225,7 +226,8 @@ void append_downstream_response_head(std::string& out, const http::response_head
 }
 
 void append_local_response(std::string& out, unsigned status, std::string_view content_type,
-                           std::string_view body, bool close, bool client_http10) {
+                           std::string_view body, bool close, bool client_http10,
+                           std::string_view extra_name, std::string_view extra_value) {
   out.append("HTTP/1.1 ");
   append_number(out, status);
   out.push_back(' ');
@@ -237,6 +239,9 @@ void append_local_response(std::string& out, unsigned status, std::string_view c
   out.append("Content-Length: ");
   append_number(out, body.size());
   out.append("\r\n");
+  if (!extra_name.empty()) {
+    append_field(out, extra_name, extra_value);
+  }
   if (close) {
     out.append("Connection: close\r\n");
   } else if (client_http10) {
