@@ -84,12 +84,42 @@ struct subset_config {
   source_location where;
 };
 
+// Where the users of a sick canary (or baseline) subset go: the rollout's
+// stable subset, or nowhere (they get the canary's errors).
+enum class failover_mode { stable, none };
+
+// Passive outlier detection: an endpoint that fails this many times in a row
+// (5xx, gateway errors, connect failures) leaves the pick for
+// base_ejection x (number of times it was ejected).
+struct outlier_config {
+  bool enabled = false;
+  std::uint32_t consecutive_errors = 5;
+  duration base_ejection = 10s;
+  basis_points max_ejection = full_share;  // of a subset's endpoints at once
+  source_location where;
+};
+
+// Replays of a request that got no response byte (connect failures always;
+// otherwise idempotent requests without a body): once on another endpoint of
+// the same subset, then on the rollout's stable subset when to_stable.
+struct retry_config {
+  bool enabled = true;
+  bool to_stable = true;
+  basis_points budget = 2000;         // retries in flight, as a share of active requests
+  std::uint32_t min_concurrency = 3;  // retries always allowed in flight, whatever the budget
+  source_location where;
+};
+
 struct service_config {
   std::string name;
   std::vector<subset_config> subsets;
   duration connect_timeout = 1s;
-  duration request_timeout = 15s;  // request sent -> response head received
+  duration request_timeout = 15s;  // the whole budget: request sent -> response head received
+  std::optional<duration> per_try_timeout;  // one attempt's share of it (nullopt: all of it)
   lb_policy lb = lb_policy::least_request;
+  failover_mode failover = failover_mode::stable;
+  outlier_config outlier_detection;
+  retry_config retries;
   source_location where;
 };
 
@@ -98,7 +128,7 @@ enum class match_kind { exact, prefix, suffix, regex, present, absent, semver };
 
 // A test on one named value of a request: a header, a cookie or a query parameter.
 struct field_match {
-  std::string name;     // header names compare case-insensitively
+  std::string name;  // header names compare case-insensitively
   match_kind kind = match_kind::present;
   std::string value;    // unused for present/absent; an RE2 pattern for regex;
                         // a range such as "<5.2.0" or ">=5.2.0 <6" for semver
@@ -158,9 +188,9 @@ enum class step_kind { cohort, weight, pause };
 
 struct step_config {
   step_kind kind = step_kind::weight;
-  std::string cohort;              // step_kind::cohort
-  basis_points weight = 0;         // step_kind::weight
-  std::optional<duration> pause;   // step_kind::pause; nullopt = manual
+  std::string cohort;             // step_kind::cohort
+  basis_points weight = 0;        // step_kind::weight
+  std::optional<duration> pause;  // step_kind::pause; nullopt = manual
   source_location where;
 };
 
@@ -173,7 +203,8 @@ struct prometheus_query {
 // success-rate / error-rate ("99%" -> 0.99), seconds for latency-* ("500ms" ->
 // 0.5), a count for requests, the raw value for prometheus metrics.
 struct metric_check {
-  std::string name;  // success-rate, error-rate, latency-p50|p90|p99|p999, requests, or any name with prometheus
+  std::string name;  // success-rate, error-rate, latency-p50|p90|p99|p999, requests, or any name
+                     // with prometheus
   std::optional<double> min;
   std::optional<double> max;
   std::optional<prometheus_query> prometheus;
@@ -190,15 +221,16 @@ struct judge_config {
 
 struct sequential_config {
   double alpha = 0.01;
-  double tolerance = 0.0;  // canary may be this much worse (relative) without counting as a regression
+  double tolerance =
+      0.0;  // canary may be this much worse (relative) without counting as a regression
   source_location where;
 };
 
 struct analysis_config {
   duration interval = 15s;
-  std::uint32_t threshold = 5;          // failed checks before rollback
-  std::uint64_t min_requests = 1000;    // canary requests per step before it may advance
-  duration no_data_deadline = 10min;    // a step without traffic holds this long, then fails
+  std::uint32_t threshold = 5;        // failed checks before rollback
+  std::uint64_t min_requests = 1000;  // canary requests per step before it may advance
+  duration no_data_deadline = 10min;  // a step without traffic holds this long, then fails
   std::vector<metric_check> metrics;
   std::optional<judge_config> judge;
   std::optional<sequential_config> sequential;
@@ -229,9 +261,9 @@ struct rollout_config {
   std::string service;
   std::string stable = "stable";  // subset names of the service
   std::string canary = "canary";
-  std::string baseline;           // empty: no baseline
-  std::string revision;           // a change restarts the rollout from step 0
-  std::string salt;               // empty: the bucket seed is XXH3_64bits(name)
+  std::string baseline;  // empty: no baseline
+  std::string revision;  // a change restarts the rollout from step 0
+  std::string salt;      // empty: the bucket seed is XXH3_64bits(name)
   session_config session;
   std::vector<cohort_config> cohorts;
   basis_points weight = 0;  // starting share when there are no steps

@@ -47,10 +47,54 @@ void parse_subset(context& cx, const std::string& service_what, const YAML::Node
   service.subsets.push_back(std::move(subset));
 }
 
+void parse_outlier(context& cx, const std::string& service_what, const field& f,
+                   outlier_config& out) {
+  object o(cx, f, service_what + " outlier_detection",
+           {"consecutive_errors", "base_ejection", "max_ejection_percent"});
+  o.check_keys();
+  if (!o.is_map()) {
+    return;
+  }
+  out.enabled = true;
+  out.where = o.where();
+  if (const auto n = o.count("consecutive_errors", 1, 1000)) {
+    out.consecutive_errors = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto d = o.positive_duration("base_ejection")) {
+    out.base_ejection = *d;
+  }
+  if (const auto share = o.share("max_ejection_percent")) {
+    out.max_ejection = *share;
+  }
+}
+
+void parse_retries(context& cx, const std::string& service_what, const field& f,
+                   retry_config& out) {
+  object o(cx, f, service_what + " retries", {"enabled", "to_stable", "budget", "min_concurrency"});
+  o.check_keys();
+  if (!o.is_map()) {
+    return;
+  }
+  out.where = o.where();
+  if (const auto b = o.boolean("enabled")) {
+    out.enabled = *b;
+  }
+  if (const auto b = o.boolean("to_stable")) {
+    out.to_stable = *b;
+  }
+  if (const auto share = o.share("budget")) {
+    out.budget = *share;
+  }
+  if (const auto n = o.count("min_concurrency", 0, 1000000)) {
+    out.min_concurrency = static_cast<std::uint32_t>(*n);
+  }
+}
+
 void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
   object o(cx, node, label(node, "service", index),
-           {"name", "subsets", "connect_timeout", "request_timeout", "lb"});
+           {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
+            "failover", "outlier_detection", "retries"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -78,6 +122,23 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   if (const auto d = o.positive_duration("request_timeout")) {
     s.request_timeout = *d;
+  }
+  if (const auto d = o.positive_duration("per_try_timeout")) {
+    s.per_try_timeout = *d;
+    if (*d > s.request_timeout) {
+      o.error(*o.find("per_try_timeout"),
+              "per_try_timeout is longer than request_timeout (the whole budget)");
+    }
+  }
+  if (const auto mode = o.choice<failover_mode>(
+          "failover", {{"stable", failover_mode::stable}, {"none", failover_mode::none}})) {
+    s.failover = *mode;
+  }
+  if (const field* f = o.find("outlier_detection")) {
+    parse_outlier(cx, o.what(), *f, s.outlier_detection);
+  }
+  if (const field* f = o.find("retries")) {
+    parse_retries(cx, o.what(), *f, s.retries);
   }
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {

@@ -122,7 +122,8 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   std::string_view forwarded_for_first;
   bool forwarded_for_many = false;
   for (const auto& h : req.headers) {
-    if (is_hop_by_hop(h.name) || (check_nominated && nominated_by_connection(req.headers, h.name))) {
+    if (is_hop_by_hop(h.name) ||
+        (check_nominated && nominated_by_connection(req.headers, h.name))) {
       continue;
     }
     if (iequals(h.name, "x-forwarded-for")) {
@@ -238,7 +239,8 @@ void append_downstream_response_head(std::string& out, const http::response_head
 }
 
 void append_local_response(std::string& out, unsigned status, std::string_view content_type,
-                           std::string_view body, bool close, bool client_http10) {
+                           std::string_view body, bool close, bool client_http10,
+                           std::string_view extra_name, std::string_view extra_value) {
   out.append("HTTP/1.1 ");
   append_number(out, status);
   out.push_back(' ');
@@ -250,6 +252,9 @@ void append_local_response(std::string& out, unsigned status, std::string_view c
   out.append("Content-Length: ");
   append_number(out, body.size());
   out.append("\r\n");
+  if (!extra_name.empty()) {
+    append_field(out, extra_name, extra_value);
+  }
   if (close) {
     out.append("Connection: close\r\n");
   } else if (client_http10) {

@@ -2,7 +2,9 @@
 
 #include <array>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <optional>
 
+#include "common/monotonic.hpp"
 #include "http/chunked.hpp"
 #include "http/parser.hpp"
 #include "net/flat_buffer.hpp"
@@ -11,9 +13,9 @@
 #include "proxy/forward_head.hpp"
 #include "proxy/trace_context.hpp"
 #include "proxy/upstream_exchange.hpp"
+#include "routing/compiled.hpp"
 #include "routing/decision.hpp"
 #include "routing/explain.hpp"
-#include "common/monotonic.hpp"
 
 namespace cohort::proxy {
 
@@ -35,8 +37,11 @@ enum class send_outcome { ok, client_failed, upstream_failed, bad_body, too_larg
 class h1_session final : public drainable {
  public:
   h1_session(net::tcp::socket socket, worker_context& worker, const listener_info& listener)
-      : client_(std::move(socket)), worker_(worker), listener_(listener),
-        dog_(worker.io()), in_(&worker.blocks()) {
+      : client_(std::move(socket)),
+        worker_(worker),
+        listener_(listener),
+        dog_(worker.io()),
+        in_(&worker.blocks()) {
     exchange_storage_.in.set_pool(&worker.blocks());
     error_code ec;
     const auto peer = client_.remote_endpoint(ec);
@@ -137,8 +142,8 @@ class h1_session final : public drainable {
         pr.error = http::parse_error::head_too_large;
         co_return head_outcome::parse_error;
       }
-      const auto [ec, n] = co_await client_.async_read_some(asio::buffer(p, in_.writable()),
-                                                             use_nothrow);
+      const auto [ec, n] =
+          co_await client_.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
       if (ec || n == 0) {
         if (dog_.expired() == deadline_kind::header) {
           co_return head_outcome::timeout;
@@ -172,6 +177,23 @@ class h1_session final : public drainable {
     out_.clear();
     append_local_response(out_, status, "text/plain; charset=utf-8", body, close,
                           req_.ver == http::version::http10);
+    const bool ok = co_await write_client(out_);
+    co_return ok && !close;
+  }
+
+  // A local answer about an upstream failure: it carries the decision header
+  // too, so a client sees which subset failed (and whether it failed over).
+  awaitable<bool> respond_decided(unsigned status, std::string_view body, bool close) {
+    const auto& gateway = snap_->source().gateway;
+    std::array<char, 192> reason;
+    std::string_view value;
+    if (!gateway.decision_header.empty()) {
+      value = {reason.data(), cur_.decision.format_reason(reason.data(), reason.size())};
+    }
+    cur_.status = status;
+    out_.clear();
+    append_local_response(out_, status, "text/plain; charset=utf-8", body, close,
+                          req_.ver == http::version::http10, gateway.decision_header, value);
     const bool ok = co_await write_client(out_);
     co_return ok && !close;
   }
@@ -326,11 +348,13 @@ class h1_session final : public drainable {
     cur_.trace.start(incoming ? incoming->value : std::string_view{}, worker_.random(),
                      worker_.random(), worker_.random());
 
-    const routing::request_view view{req_.method, req_.path, req_.query, req_.host,
-                                     req_.headers, client_ip_};
+    const routing::request_view view{req_.method, req_.path,    req_.query,
+                                     req_.host,   req_.headers, client_ip_};
     cur_.decision = routing::decide(view, *snap_, worker_.random());
     count_decision(cur_.decision);
+    ++worker_.active_requests();
     const bool keep_going = co_await forward(head_size);
+    --worker_.active_requests();
     finish_request();
     co_return keep_going;
   }
@@ -394,9 +418,11 @@ class h1_session final : public drainable {
     const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(end - cur_.start);
     metrics::request_sample sample;
     sample.series = pub_->series.request(d.route, d.subset);
-    sample.arm = pub_->series.arm(d.rollout, d.subset);
+    // A request failed over from a sick canary counts as an error of the
+    // canary's arm, whatever stable answered: the controller must see it.
+    sample.arm = pub_->series.arm(d.rollout, d.assigned_subset());
     sample.status = static_cast<std::uint16_t>(cur_.status);
-    sample.error = cur_.status >= 500 || cur_.status == 0;
+    sample.error = cur_.status >= 500 || cur_.status == 0 || d.failover_from >= 0;
     sample.latency_ns = static_cast<std::uint64_t>(latency.count());
     sample.bytes_in = cur_.bytes_in;
     sample.bytes_out = bytes_written_ - cur_.written_before;
@@ -406,7 +432,7 @@ class h1_session final : public drainable {
       return;
     }
     const auto& snap = *snap_;
-    std::array<char, 128> reason;
+    std::array<char, 192> reason;
     access_record r;
     r.method = cur_.method;
     r.path = cur_.path;
@@ -425,16 +451,79 @@ class h1_session final : public drainable {
     write_access_log(r, log_line_);
   }
 
+  // The rollout's stable subset when the decided subset is another one (a
+  // canary or baseline that may fail over to it), else -1.
+  std::int32_t stable_of(const routing::decision& d) const {
+    if (d.rollout < 0 || d.service < 0) {
+      return -1;
+    }
+    const auto stable = snap_->rollouts()[static_cast<std::size_t>(d.rollout)]->stable;
+    return d.subset == stable ? -1 : static_cast<std::int32_t>(stable);
+  }
+
+  void fail_over(routing::decision& d, std::int32_t to) {
+    const auto& subsets = snap_->services()[static_cast<std::size_t>(d.service)].subsets;
+    const auto target = static_cast<std::uint32_t>(to);
+    d.fail_over(target, subsets[d.subset].name, subsets[target].name);
+  }
+
+  // Methods a client may expect to be sent twice (RFC 9110 9.2.2).
+  static bool idempotent(std::string_view method) {
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "PUT" ||
+           method == "DELETE" || method == "TRACE";
+  }
+
+  // May a failed attempt be made again elsewhere? Only when no upstream can
+  // have acted on it: the connection never opened, or an idempotent request
+  // without a body got not a single response byte back.
+  static bool replayable(exchange_error err, const upstream_exchange& ex, bool has_body,
+                         bool idempotent_method) {
+    switch (err) {
+      case exchange_error::no_endpoint:
+      case exchange_error::connect_refused:
+      case exchange_error::connect_timeout:
+      case exchange_error::connect_failed:
+        return true;
+      case exchange_error::send_failed:
+      case exchange_error::closed_early:
+      case exchange_error::response_timeout:
+        return !has_body && idempotent_method && !ex.received_any();
+      default:
+        return false;
+    }
+  }
+
+  // Holds one unit of the worker's retry budget until the request ends.
+  class retry_hold {
+   public:
+    explicit retry_hold(upstream::retry_budget& budget) : budget_(budget) {}
+    ~retry_hold() {
+      if (held_) {
+        budget_.release();
+      }
+    }
+    retry_hold(const retry_hold&) = delete;
+    retry_hold& operator=(const retry_hold&) = delete;
+    bool acquire(std::uint64_t active, const config::retry_config& policy) {
+      held_ = held_ || budget_.try_acquire(active, policy.budget, policy.min_concurrency);
+      return held_;
+    }
+
+   private:
+    upstream::retry_budget& budget_;
+    bool held_ = false;
+  };
+
   awaitable<bool> forward(std::size_t head_size) {
     const routing::snapshot& snap = *snap_;
     const auto& gateway = snap.source().gateway;
-    const routing::decision& d = cur_.decision;
+    routing::decision& d = cur_.decision;
 
     const bool head_request = req_.method == "HEAD";
     const bool client10 = req_.ver == http::version::http10;
-    const bool has_body = req_.framing == http::body_framing::chunked ||
-                          (req_.framing == http::body_framing::content_length &&
-                           req_.content_length > 0);
+    const bool has_body =
+        req_.framing == http::body_framing::chunked ||
+        (req_.framing == http::body_framing::content_length && req_.content_length > 0);
     const auto framing = req_.framing;
     const auto content_length = req_.content_length;
     bool keep_alive = req_.keep_alive && !worker_.draining();
@@ -451,81 +540,144 @@ class h1_session final : public drainable {
       co_return false;
     }
 
-    upstream_exchange ex(worker_, dog_, exchange_storage_);
-    exchange_ = &ex;
-    const auto& service = snap.services()[static_cast<std::size_t>(d.service)];
-    const auto& subset = service.subsets[d.subset];
-    if (const auto err = co_await ex.open(snap, static_cast<std::size_t>(d.service), d.subset);
-        err != exchange_error::none) {
-      count_upstream_failure(d, err);
-      in_.consume(head_size);
-      exchange_ = nullptr;
-      co_return co_await respond(status_for(err), failure_body(service, subset, ex, err),
-                                 !keep_alive || has_body);
+    const auto service_index = static_cast<std::size_t>(d.service);
+    const auto& service = snap.services()[service_index];
+    const auto start = std::chrono::steady_clock::now();
+    const std::int32_t stable = stable_of(d);
+    // A canary (or baseline) with nothing in rotation: its users go to stable
+    // before anything is tried on it.
+    if (stable >= 0 && service.failover == config::failover_mode::stable &&
+        worker_.pool().in_rotation(service_index, d.subset, start) == 0) {
+      fail_over(d, stable);
     }
-
-    if (req_.expect_continue && has_body) {
-      if (!co_await write_client(continue_100)) {
-        exchange_ = nullptr;
-        co_return false;
-      }
-    }
-    out_.clear();
-    if (ex.endpoint() != nullptr) {
-      cur_.upstream = ex.endpoint()->key;
-    }
-    const upstream_request_options opts{client_ip_, listener_.proto, cur_.upstream,
-                                        cur_.trace.traceparent()};
-    append_upstream_request_head(out_, req_, opts);
-    in_.consume(head_size);  // req_ views stay readable until in_ moves (the next read)
-
-    auto sent = co_await send_request(ex, framing, content_length);
+    const bool idempotent_method = idempotent(req_.method);
+    retry_hold retry(worker_.retry_budget());
+    const upstream::endpoint_state* failed = nullptr;
+    bool head_consumed = false;
+    bool continue_sent = false;
+    bool body_consumed = false;
+    std::optional<upstream_exchange> ex;
     auto err = exchange_error::none;
-    if (sent == send_outcome::ok) {
-      err = co_await ex.read_head(head_request);
-    }
-    // A pooled connection the upstream closed while idle: one retry on a fresh
-    // connection, only when the request can be replayed (no body).
-    if (!has_body && ex.may_retry() &&
-        (sent == send_outcome::upstream_failed || err == exchange_error::closed_early)) {
-      err = co_await ex.reopen();
+    for (unsigned attempt = 0;; ++attempt) {
+      exchange_ = nullptr;
+      ex.reset();
+      ex.emplace(worker_, dog_, exchange_storage_);
+      exchange_ = &*ex;
+      auto sent = send_outcome::ok;
+      err = co_await ex->open(snap, service_index, d.subset, failed);
       if (err == exchange_error::none) {
-        sent = co_await send_request(ex, framing, content_length);
+        const auto spent =
+            std::chrono::duration_cast<duration>(std::chrono::steady_clock::now() - start);
+        const auto left = std::max(duration{1}, service.request_timeout - spent);
+        ex->set_try_timeout(std::min(service.per_try_timeout.value_or(left), left));
+        if (req_.expect_continue && has_body && !continue_sent) {
+          continue_sent = true;
+          if (!co_await write_client(continue_100)) {
+            exchange_ = nullptr;
+            co_return false;
+          }
+        }
+        out_.clear();
+        cur_.upstream = ex->endpoint()->key;
+        const upstream_request_options opts{client_ip_, listener_.proto, cur_.upstream,
+                                            cur_.trace.traceparent()};
+        append_upstream_request_head(out_, req_, opts);
+        if (!head_consumed) {
+          head_consumed = true;
+          in_.consume(head_size);  // req_ views stay readable until in_ moves (the next read)
+        }
+        sent = co_await send_request(*ex, framing, content_length);
         if (sent == send_outcome::ok) {
-          err = co_await ex.read_head(head_request);
+          body_consumed = true;
+          err = co_await ex->read_head(head_request);
+        }
+        // A pooled connection the upstream closed while idle: one retry on a fresh
+        // connection, only when the request can be replayed (no body).
+        if (!has_body && ex->may_retry() &&
+            (sent == send_outcome::upstream_failed || err == exchange_error::closed_early)) {
+          err = co_await ex->reopen();
+          if (err == exchange_error::none) {
+            sent = co_await send_request(*ex, framing, content_length);
+            if (sent == send_outcome::ok) {
+              err = co_await ex->read_head(head_request);
+            }
+          }
+        }
+        switch (sent) {
+          case send_outcome::ok:
+            break;
+          case send_outcome::client_failed:
+            exchange_ = nullptr;
+            co_return false;
+          case send_outcome::bad_body:
+            exchange_ = nullptr;
+            co_await reject(400, "cohort: invalid chunked request body\n");
+            co_return false;
+          case send_outcome::too_large:
+            exchange_ = nullptr;
+            co_await reject(413, "cohort: request body larger than the limit\n");
+            co_return false;
+          case send_outcome::upstream_failed:
+            err = dog_.expired() == deadline_kind::upstream_io ? exchange_error::response_timeout
+                                                               : exchange_error::send_failed;
+            break;
         }
       }
+      const auto now = std::chrono::steady_clock::now();
+      if (ex->endpoint() != nullptr) {
+        // Outlier detection: gateway errors and 5xx answers count against the endpoint.
+        auto* ep = ex->endpoint();
+        const bool failure = err != exchange_error::none || ex->head().status >= 500;
+        worker_.pool().report(service_index, d.subset, *ep, failure, now, service.outlier);
+      }
+      if (err == exchange_error::none) {
+        break;
+      }
+      count_upstream_failure(d, err);
+      dog_.reset_expired();
+      if (!service.retries.enabled || attempt >= 2 ||
+          !replayable(err, *ex, has_body, idempotent_method) ||
+          now - start >= service.request_timeout) {
+        break;
+      }
+      // Once more on another endpoint of the subset, then on stable.
+      const upstream::endpoint_state* ep = ex->endpoint();
+      const std::size_t others = worker_.pool().in_rotation(service_index, d.subset, now) -
+                                 (ep != nullptr && !ep->outlier.ejected(now) ? 1 : 0);
+      std::int32_t next_subset = -1;
+      if (attempt == 0 && ep != nullptr && others > 0) {
+        next_subset = static_cast<std::int32_t>(d.subset);
+      } else if (stable >= 0 && d.failover_from < 0 && service.retries.to_stable) {
+        next_subset = stable;
+      }
+      if (next_subset < 0) {
+        break;
+      }
+      // A refused connection cost no upstream anything: it spends no budget.
+      if (err != exchange_error::connect_refused && err != exchange_error::no_endpoint &&
+          !retry.acquire(worker_.active_requests(), service.retries)) {
+        break;
+      }
+      if (next_subset == static_cast<std::int32_t>(d.subset)) {
+        failed = ep;
+      } else {
+        fail_over(d, next_subset);
+        failed = nullptr;
+      }
     }
-    switch (sent) {
-      case send_outcome::ok:
-        break;
-      case send_outcome::client_failed:
-        exchange_ = nullptr;
-        co_return false;
-      case send_outcome::bad_body:
-        exchange_ = nullptr;
-        co_await reject(400, "cohort: invalid chunked request body\n");
-        co_return false;
-      case send_outcome::too_large:
-        exchange_ = nullptr;
-        co_await reject(413, "cohort: request body larger than the limit\n");
-        co_return false;
-      case send_outcome::upstream_failed:
-        err = dog_.expired() == deadline_kind::upstream_io ? exchange_error::response_timeout
-                                                           : exchange_error::send_failed;
-        break;
+    if (!head_consumed) {
+      in_.consume(head_size);
     }
     if (err != exchange_error::none) {
-      count_upstream_failure(d, err);
       exchange_ = nullptr;
-      dog_.reset_expired();
+      const auto& subset = service.subsets[d.subset];
       // The request body was consumed only if sending succeeded.
-      const bool body_unread = has_body && sent != send_outcome::ok;
-      co_return co_await respond(status_for(err), failure_body(service, subset, ex, err),
-                                 !keep_alive || body_unread);
+      const bool body_unread = has_body && !body_consumed;
+      co_return co_await respond_decided(status_for(err), failure_body(service, subset, *ex, err),
+                                         !keep_alive || body_unread);
     }
 
-    const bool ok = co_await relay_response(ex, d, head_request, client10, keep_alive);
+    const bool ok = co_await relay_response(*ex, d, head_request, client10, keep_alive);
     exchange_ = nullptr;
     co_return ok;
   }
@@ -543,6 +695,17 @@ class h1_session final : public drainable {
     }
     body += ": ";
     body += to_string(err);
+    if (err == exchange_error::response_timeout) {
+      body += " (";
+      if (service.per_try_timeout) {
+        body += "per_try_timeout ";
+        body += format_duration(*service.per_try_timeout);
+        body += ", ";
+      }
+      body += "request_timeout ";
+      body += format_duration(service.request_timeout);
+      body += ")";
+    }
     body += '\n';
     return body;
   }
@@ -566,15 +729,14 @@ class h1_session final : public drainable {
     }
     opts.close = !keep_alive;
     opts.client_http10 = client10;
-    std::array<char, 128> reason;
+    std::array<char, 192> reason;
     if (!gateway.decision_header.empty()) {
       opts.decision_header = gateway.decision_header;
       opts.decision_value = {reason.data(), d.format_reason(reason.data(), reason.size())};
     }
     std::string cookie;
     if (d.new_anonymous_id_len > 0 && d.rollout >= 0) {
-      const auto& session =
-          snap_->source().rollouts[static_cast<std::size_t>(d.rollout)].session;
+      const auto& session = snap_->source().rollouts[static_cast<std::size_t>(d.rollout)].session;
       cookie = session.cookie_name;
       cookie += '=';
       cookie += d.new_anonymous_id_view();

@@ -38,7 +38,7 @@ std::string_view to_string(exchange_error e) {
     case exchange_error::send_failed:
       return "sending the request failed";
     case exchange_error::response_timeout:
-      return "no response within the request timeout";
+      return "no response head in time";
     case exchange_error::bad_response:
       return "invalid response";
     case exchange_error::closed_early:
@@ -55,7 +55,9 @@ upstream_exchange::upstream_exchange(worker_context& worker, net::watchdog& dog,
   in_.consume(in_.size());  // nothing of a previous exchange may leak into this one
 }
 
-upstream_exchange::~upstream_exchange() { drop_connection(); }
+upstream_exchange::~upstream_exchange() {
+  drop_connection();
+}
 
 void upstream_exchange::drop_connection() {
   if (counted_outstanding_ && endpoint_ != nullptr) {
@@ -68,10 +70,13 @@ void upstream_exchange::drop_connection() {
 }
 
 net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& snap,
-                                                      std::size_t service, std::size_t subset) {
+                                                       std::size_t service, std::size_t subset,
+                                                       const upstream::endpoint_state* avoid) {
   service_ = &snap.services()[service];
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
-  endpoint_ = worker_.pool().pick(service, subset, service_->lb);
+  try_timeout_ = service_->request_timeout;
+  endpoint_ =
+      worker_.pool().pick(service, subset, service_->lb, std::chrono::steady_clock::now(), avoid);
   if (endpoint_ == nullptr) {
     co_return exchange_error::no_endpoint;
   }
@@ -110,7 +115,7 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
 }
 
 net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {
-  dog_.arm(service_->request_timeout, deadline_kind::upstream_io);
+  dog_.arm(try_timeout_, deadline_kind::upstream_io);
   const auto [ec, n] = co_await asio::async_write(conn_->socket, buffers, use_nothrow);
   (void)n;
   co_return !ec;
@@ -134,7 +139,7 @@ net::awaitable<bool> upstream_exchange::read_more() {
 
 net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
   const http::parse_limits limits{max_response_head, 200};
-  dog_.arm(service_->request_timeout, deadline_kind::upstream_response);
+  dog_.arm(try_timeout_, deadline_kind::upstream_response);
   for (;;) {
     if (!in_.empty()) {
       const auto r = http::parse_response_head(in_.readable(), limits, head_request, head_);
@@ -220,7 +225,8 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
     }
     dog_.arm(idle_timeout_, deadline_kind::upstream_io);
     if (!co_await read_more()) {
-      if (head_.framing == http::body_framing::until_close && dog_.expired() == deadline_kind::none) {
+      if (head_.framing == http::body_framing::until_close &&
+          dog_.expired() == deadline_kind::none) {
         body_done_ = true;
         conn_->reused = false;
         continue;

@@ -21,15 +21,15 @@ namespace cohort::proxy {
 
 enum class exchange_error : std::uint8_t {
   none,
-  no_endpoint,        // 503: the subset has no endpoint
-  connect_refused,    // 502
-  connect_timeout,    // 504
-  connect_failed,     // 502
-  send_failed,        // 502 (or a retry on a fresh connection)
-  response_timeout,   // 504
-  bad_response,       // 502: unparsable or ambiguous framing
-  closed_early,       // 502: closed before a complete response head
-  body_failed,        // response body broken mid-way: the client connection is reset
+  no_endpoint,       // 503: the subset has no endpoint
+  connect_refused,   // 502
+  connect_timeout,   // 504
+  connect_failed,    // 502
+  send_failed,       // 502 (or a retry on a fresh connection)
+  response_timeout,  // 504
+  bad_response,      // 502: unparsable or ambiguous framing
+  closed_early,      // 502: closed before a complete response head
+  body_failed,       // response body broken mid-way: the client connection is reset
 };
 
 unsigned status_for(exchange_error e);
@@ -55,10 +55,17 @@ class upstream_exchange {
 
   // Picks and connects. snap must be the worker's current snapshot (the pool
   // indexes its subsets) and must outlive the exchange.
+  // `avoid`: an endpoint that already failed this request (a retry goes elsewhere if it can).
   net::awaitable<exchange_error> open(const routing::snapshot& snap, std::size_t service,
-                                      std::size_t subset);
+                                      std::size_t subset,
+                                      const upstream::endpoint_state* avoid = nullptr);
   // A new connection to the same endpoint, after a reused one failed untouched.
   net::awaitable<exchange_error> reopen();
+
+  // How long this attempt may wait for the upstream (sending, then the
+  // response head): the per-try timeout or what is left of the request's.
+  // open() sets the service's request_timeout; call this after it.
+  void set_try_timeout(duration d) { try_timeout_ = d; }
 
   // Writes all buffers (gathered into as few syscalls as possible).
   net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
@@ -74,12 +81,16 @@ class upstream_exchange {
   // Retrying is safe: the connection came from the idle pool and the upstream
   // sent nothing back (it had closed the connection while idle).
   bool may_retry() const { return conn_ && conn_->reused && !received_any_; }
+  // The upstream sent nothing back: replaying the request elsewhere cannot
+  // show the client two answers.
+  bool received_any() const { return received_any_; }
 
   // Ends the exchange; the connection goes back to the pool when the response
   // was read completely and both sides allow keep-alive.
   void finish();
 
   const upstream::endpoint_state* endpoint() const { return endpoint_; }
+  upstream::endpoint_state* endpoint() { return endpoint_; }
   net::tcp::socket* socket() { return conn_ ? &conn_->socket : nullptr; }
   std::uint64_t bytes_received() const { return bytes_received_; }
 
@@ -91,6 +102,7 @@ class upstream_exchange {
   net::watchdog& dog_;
   const routing::service* service_ = nullptr;
   duration idle_timeout_{60000};
+  duration try_timeout_{15000};
   upstream::endpoint_state* endpoint_ = nullptr;
   std::unique_ptr<upstream::connection> conn_;
   net::flat_buffer& in_;

@@ -8,11 +8,12 @@
 #include <memory>
 #include <unordered_set>
 
-#include "net/asio.hpp"
 #include "metrics/shard.hpp"
+#include "net/asio.hpp"
 #include "net/flat_buffer.hpp"
 #include "proxy/snapshot_registry.hpp"
 #include "upstream/pool.hpp"
+#include "upstream/retry_budget.hpp"
 
 namespace cohort::proxy {
 
@@ -47,6 +48,10 @@ class worker_context {
   upstream::pool& pool() { return pool_; }
   net::block_pool& blocks() { return blocks_; }
 
+  // Requests in flight on this worker, and the retries among them may make.
+  std::uint64_t& active_requests() { return active_requests_; }
+  upstream::retry_budget& retry_budget() { return retry_budget_; }
+
   // splitmix64: cheap, good enough for anonymous ids and random splits.
   std::uint64_t random() {
     std::uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ULL);
@@ -80,6 +85,8 @@ class worker_context {
   metrics::shard& metrics_;
   upstream::pool pool_;
   net::block_pool blocks_;
+  std::uint64_t active_requests_ = 0;
+  upstream::retry_budget retry_budget_;
   std::uint64_t random_state_;
   bool draining_ = false;
   std::unordered_set<drainable*> connections_;

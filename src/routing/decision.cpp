@@ -208,11 +208,17 @@ std::size_t decision::format_reason(char* buf, std::size_t n) const {
       w.put(name);
       break;
   }
+  if (failover_from >= 0) {
+    w.put(",failover:");
+    w.put(failover_from_name);
+    w.put("->");
+    w.put(failover_to_name);
+  }
   return w.size();
 }
 
 std::string decision::reason() const {
-  std::string out(64 + name.size(), '\0');
+  std::string out(80 + name.size() + failover_from_name.size() + failover_to_name.size(), '\0');
   out.resize(format_reason(out.data(), out.size()));
   return out;
 }

@@ -42,6 +42,25 @@ struct decision {
   bool has_key = false;
   std::uint64_t key_hash = 0;  // XXH3 of the user key (for logs: never the raw key)
 
+  // Set by the gateway, not by decide(): the decided subset (canary or
+  // baseline) was sick, so `subset` is now the rollout's stable subset. The
+  // user keeps their assignment; the reason gains ",failover:<from>-><to>".
+  std::int32_t failover_from = -1;
+  std::string_view failover_from_name;  // subset names, owned by the snapshot
+  std::string_view failover_to_name;
+  void fail_over(std::uint32_t to, std::string_view from_name, std::string_view to_name) {
+    if (failover_from < 0) {
+      failover_from = static_cast<std::int32_t>(subset);
+      failover_from_name = from_name;
+    }
+    subset = to;
+    failover_to_name = to_name;
+  }
+  // The subset the rollout assigned (before any failover): its arm is charged.
+  std::uint32_t assigned_subset() const {
+    return failover_from >= 0 ? static_cast<std::uint32_t>(failover_from) : subset;
+  }
+
   // When the rollout issues an anonymous id: the cookie value to set (hex), else empty.
   std::array<char, 16> new_anonymous_id{};
   std::uint8_t new_anonymous_id_len = 0;

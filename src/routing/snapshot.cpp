@@ -53,7 +53,11 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     s.name = sc.name;
     s.connect_timeout = sc.connect_timeout;
     s.request_timeout = sc.request_timeout;
+    s.per_try_timeout = sc.per_try_timeout;
     s.lb = sc.lb;
+    s.failover = sc.failover;
+    s.outlier = sc.outlier_detection;
+    s.retries = sc.retries;
     for (const config::subset_config& ssc : sc.subsets) {
       subset sub;
       sub.name = ssc.name;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,11 @@ struct service {
       0;  // index into subsets of the subset named "stable" (or the first)
   duration connect_timeout{1000};
   duration request_timeout{15000};
+  std::optional<duration> per_try_timeout;
   config::lb_policy lb = config::lb_policy::least_request;
+  config::failover_mode failover = config::failover_mode::stable;
+  config::outlier_config outlier;
+  config::retry_config retries;
 };
 
 class compiled_route;    // defined in the routing implementation

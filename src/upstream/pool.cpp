@@ -34,7 +34,8 @@ void pool::attach(const routing::snapshot& snap) {
   }
 }
 
-endpoint_state* pool::pick(std::size_t service, std::size_t subset, config::lb_policy lb) {
+endpoint_state* pool::pick(std::size_t service, std::size_t subset, config::lb_policy lb,
+                           steady_time now, const endpoint_state* avoid) {
   if (service >= by_service_.size() || subset >= by_service_[service].size()) {
     return nullptr;
   }
@@ -43,18 +44,53 @@ endpoint_state* pool::pick(std::size_t service, std::size_t subset, config::lb_p
     return nullptr;
   }
   const std::size_t start = round_robin_++ % eps.size();
-  if (lb == config::lb_policy::round_robin || eps.size() == 1) {
-    return eps[start];
-  }
-  // Least outstanding requests; ties go round robin so idle endpoints share load.
-  endpoint_state* best = eps[start];
-  for (std::size_t i = 1; i < eps.size(); ++i) {
+  endpoint_state* best = nullptr;
+  endpoint_state* fallback = nullptr;  // `avoid`, when it is the only one in rotation
+  for (std::size_t i = 0; i < eps.size(); ++i) {
     endpoint_state* candidate = eps[(start + i) % eps.size()];
-    if (candidate->outstanding < best->outstanding) {
+    if (candidate->outlier.ejected(now)) {
+      continue;
+    }
+    if (candidate == avoid) {
+      fallback = candidate;
+      continue;
+    }
+    if (lb == config::lb_policy::round_robin) {
+      return candidate;
+    }
+    // Least outstanding requests; ties go round robin so idle endpoints share load.
+    if (best == nullptr || candidate->outstanding < best->outstanding) {
       best = candidate;
     }
   }
-  return best;
+  return best != nullptr ? best : fallback;
+}
+
+std::size_t pool::in_rotation(std::size_t service, std::size_t subset, steady_time now) const {
+  if (service >= by_service_.size() || subset >= by_service_[service].size()) {
+    return 0;
+  }
+  std::size_t n = 0;
+  for (const endpoint_state* ep : by_service_[service][subset]) {
+    n += ep->outlier.ejected(now) ? 0 : 1;
+  }
+  return n;
+}
+
+bool pool::report(std::size_t service, std::size_t subset, endpoint_state& ep, bool failure,
+                  steady_time now, const config::outlier_config& policy) {
+  if (!ep.outlier.record(failure, now, policy)) {
+    return false;
+  }
+  if (service >= by_service_.size() || subset >= by_service_[service].size()) {
+    return false;
+  }
+  const auto& eps = by_service_[service][subset];
+  if (!may_eject(eps.size() - in_rotation(service, subset, now), eps.size(), policy.max_ejection)) {
+    return false;
+  }
+  ep.outlier.eject(now, policy);
+  return true;
 }
 
 awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout) {
@@ -87,7 +123,8 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   co_return acquire_result{std::make_unique<connection>(connection{std::move(socket), &ep, false}),
-                          connect_failure::none, {}};
+                           connect_failure::none,
+                           {}};
 }
 
 void pool::release(std::unique_ptr<connection> conn, bool reusable) {

@@ -11,6 +11,7 @@
 
 #include "net/asio.hpp"
 #include "routing/snapshot.hpp"
+#include "upstream/outlier.hpp"
 
 namespace cohort::upstream {
 
@@ -24,6 +25,7 @@ struct endpoint_state {
   bool resolved = false;
   std::uint32_t outstanding = 0;
   std::vector<tcp::socket> idle;  // most recently used last
+  outlier_state outlier;          // this worker's view of its health
 };
 
 // The endpoints of one subset, in snapshot order.
@@ -51,8 +53,19 @@ class pool {
   // are keyed by address). Call whenever the worker's snapshot changes.
   void attach(const routing::snapshot& snap);
 
-  // Picks an endpoint of a subset of the attached snapshot, by the service's policy.
-  endpoint_state* pick(std::size_t service, std::size_t subset, config::lb_policy lb);
+  // Picks an endpoint of a subset of the attached snapshot, by the service's
+  // policy, among those not ejected; `avoid` (an endpoint that just failed
+  // this request) is taken only when nothing else is left.
+  endpoint_state* pick(std::size_t service, std::size_t subset, config::lb_policy lb,
+                       steady_time now, const endpoint_state* avoid = nullptr);
+
+  // Endpoints of a subset that the pick may take (not ejected).
+  std::size_t in_rotation(std::size_t service, std::size_t subset, steady_time now) const;
+
+  // The result of one exchange with ep, for outlier detection: failure is a
+  // 5xx, a gateway error or a connect failure. True when ep was ejected now.
+  bool report(std::size_t service, std::size_t subset, endpoint_state& ep, bool failure,
+              steady_time now, const config::outlier_config& policy);
 
   // An idle connection to ep, or a new one (bounded by connect_timeout).
   awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout);

@@ -368,5 +368,25 @@ TEST(Reason, Labels) {
   EXPECT_EQ(reason_label(reason_kind::no_route), "no_route");
 }
 
+TEST(DecisionFailover, ReasonKeepsTheAssignmentAndNamesTheFailover) {
+  decision d;
+  d.kind = reason_kind::bucket_canary;
+  d.bucket = 417;
+  d.weight = 5000;
+  d.subset = 1;
+  EXPECT_EQ(d.assigned_subset(), 1u);
+  d.fail_over(0, "canary", "stable");
+  EXPECT_EQ(d.subset, 0u);
+  EXPECT_EQ(d.assigned_subset(), 1u);
+  EXPECT_EQ(d.reason(), "bucket:417<5000,failover:canary->stable");
+  // A second failover (a retry after a first one) keeps the first origin.
+  d.fail_over(2, "stable", "other");
+  EXPECT_EQ(d.assigned_subset(), 1u);
+  EXPECT_EQ(d.reason(), "bucket:417<5000,failover:canary->other");
+  // The bounded writer truncates instead of overflowing.
+  char small[12];
+  EXPECT_EQ(d.format_reason(small, sizeof small), sizeof small);
+}
+
 }  // namespace
 }  // namespace cohort::routing

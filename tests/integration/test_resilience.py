@@ -1,0 +1,225 @@
+"""Resilience of the gateway against a sick canary (issue 8), with real
+processes: profile-api backends for stable and canary, a Python upstream
+that accepts and never answers, wrk for load.
+
+Every rollout here is a fixed split (no steps): `weight: 50%` with a canary
+subset. Users are sent with X-User-Id; which ids the rollout puts on the
+canary is read back from the decision header, not assumed.
+"""
+
+import json
+import threading
+import time
+import unittest
+import urllib.request
+
+from cohort_harness import Gateway, http_get, run_wrk, start_backend
+from gateway_fixtures import SilentUpstream
+
+DECISION_HEADER = "x-cohort-decision"
+ROLLOUT = "profile"
+
+
+def make_config(canary_address, stable_address, *, workers=1, per_try=None, outlier=None,
+                retries=None, failover=None):
+    service = {
+        "name": "profile-api",
+        "subsets": {"stable": {"endpoints": [stable_address]},
+                    "canary": {"endpoints": [canary_address]}},
+        "connect_timeout": "500ms",
+        "request_timeout": "3s",
+    }
+    if per_try:
+        service["per_try_timeout"] = per_try
+    if outlier is not None:
+        service["outlier_detection"] = outlier
+    if retries is not None:
+        service["retries"] = retries
+    if failover is not None:
+        service["failover"] = failover
+    return {
+        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+                    "workers": workers, "decision_header": DECISION_HEADER},
+        "services": [service],
+        "routes": [{"name": "profile", "match": {"path_prefix": "/profile"},
+                    "service": "profile-api"}],
+        "rollouts": [{"name": ROLLOUT, "service": "profile-api", "stable": "stable",
+                      "canary": "canary", "weight": "50%",
+                      "session": {"key": [{"header": "X-User-Id"}]}}],
+    }
+
+
+def get(gw, user, timeout=5.0):
+    status, headers, body = http_get(gw.port(), "/profile", headers={"X-User-Id": user},
+                                     timeout=timeout)
+    return status, headers.get(DECISION_HEADER, ""), headers.get("X-Backend-Version"), body
+
+
+def canary_users(gw, n):
+    """The first n ids u0, u1, ... that the rollout assigns to the canary
+    (bucket below the weight: "bucket:B<W"), read from the decision header."""
+    found = []
+    for i in range(400):
+        user = f"u{i}"
+        _, reason, _, _ = get(gw, user)
+        if reason.startswith("bucket:") and "<" in reason.split(",")[0]:
+            found.append(user)
+            if len(found) == n:
+                return found
+    raise AssertionError(f"fewer than {n} canary users among 400 ids")
+
+
+def canary_arm_errors(gw):
+    """Errors the controller's windows saw on the canary arm, summed over the
+    per-second stats history of the admin API."""
+    with urllib.request.urlopen(gw.admin_url("/api/v1/stats"), timeout=5) as resp:
+        doc = json.load(resp)
+    total = 0
+    for sample in doc["samples"]:
+        for rollout in sample.get("rollouts", []):
+            arm = rollout.get("arms", {}).get("canary")
+            if arm:
+                total += arm.get("errors", 0)
+    return total
+
+
+def wait_for(predicate, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+WRK_RANDOM_USERS = """
+math.randomseed(7)
+request = function()
+  return wrk.format("GET", "/profile", {["X-User-Id"] = "w" .. math.random(1, 1000000)})
+end
+"""
+
+
+class KilledCanary(unittest.TestCase):
+    def test_kill9_under_load_loses_no_idempotent_get(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        canary = start_backend(api="v1.1", label="v1.1")
+        self.addCleanup(stable.stop)
+        self.addCleanup(canary.stop)
+        # The budget covers the canary's share of requests in flight at the
+        # moment of the kill (half of them): every one of those is replayed.
+        config = make_config(canary.address, stable.address, workers=2,
+                             outlier={"consecutive_errors": 3, "base_ejection": "30s"},
+                             retries={"budget": "60%"})
+        with Gateway(config) as gw:
+            users = canary_users(gw, 2)
+            status, _, label, _ = get(gw, users[0])
+            self.assertEqual((status, label), (200, "v1.1"))
+
+            killer = threading.Timer(1.0, canary.kill9)
+            killer.start()
+            result = run_wrk(gw.url("/profile"), duration_s=3, connections=16, threads=2,
+                             lua_script=WRK_RANDOM_USERS, timeout=30)
+            killer.join(5)
+            self.assertIsNotNone(canary.poll(), "the canary was not killed")
+            self.assertGreater(result["requests"], 500, result["raw"])
+            self.assertEqual(result["non_2xx"], 0, result["raw"])
+            self.assertEqual(sum(result["socket_errors"].values()), 0, result["raw"])
+
+            # After the kill, a canary user keeps its assignment and is served by stable.
+            status, reason, label, _ = get(gw, users[1])
+            self.assertEqual(status, 200)
+            self.assertEqual(label, "v1.0")
+            self.assertRegex(reason, r"^bucket:\d+<5000,failover:canary->stable$")
+            # The controller's window of the canary arm counts those requests as errors.
+            self.assertTrue(wait_for(lambda: canary_arm_errors(gw) > 0, 5))
+
+
+class HangingCanary(unittest.TestCase):
+    def test_requests_time_out_per_try_and_are_served_by_stable(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        self.addCleanup(stable.stop)
+        silent = SilentUpstream()
+        self.addCleanup(silent.close)
+        # Outlier detection off: every canary request meets the hanging canary.
+        config = make_config(silent.address, stable.address, per_try="300ms")
+        with Gateway(config) as gw:
+            # Ids are probed with the canary hanging: each probe of a canary id
+            # is itself a retried request.
+            users = canary_users(gw, 3)
+            for user in users:
+                start = time.monotonic()
+                status, reason, label, _ = get(gw, user)
+                took = time.monotonic() - start
+                self.assertEqual((status, label), (200, "v1.0"), reason)
+                self.assertTrue(reason.endswith(",failover:canary->stable"), reason)
+                self.assertGreaterEqual(took, 0.28)
+                self.assertLess(took, 1.5)
+            self.assertGreaterEqual(silent.accepted, 1)
+
+    def test_without_retry_to_stable_the_answer_is_a_504_within_the_try(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        self.addCleanup(stable.stop)
+        silent = SilentUpstream()
+        self.addCleanup(silent.close)
+        config = make_config(silent.address, stable.address, per_try="300ms",
+                             retries={"to_stable": False})
+        with Gateway(config) as gw:
+            users = canary_users(gw, 1)
+            start = time.monotonic()
+            status, reason, _, body = get(gw, users[0])
+            took = time.monotonic() - start
+            self.assertEqual(status, 504)
+            self.assertNotIn("failover", reason)
+            self.assertIn(b"subset 'canary'", body)
+            self.assertIn(b"per_try_timeout 300ms", body)
+            self.assertLess(took, 1.0)
+
+
+class FailingCanary(unittest.TestCase):
+    def test_500s_eject_the_canary_and_its_users_fail_over(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        canary = start_backend(api="v1.1", label="v1.1", error_rate=1)
+        self.addCleanup(stable.stop)
+        self.addCleanup(canary.stop)
+        # One worker: its outlier view is the only one, so the count is exact.
+        config = make_config(canary.address, stable.address,
+                             outlier={"consecutive_errors": 3, "base_ejection": "1s"})
+        with Gateway(config) as gw:
+            users = canary_users(gw, 1)  # its probe was the first 500
+            statuses = []
+            for _ in range(10):
+                status, reason, label, _ = get(gw, users[0])
+                statuses.append((status, label, reason.endswith(",failover:canary->stable")))
+            # 500 answers are relayed (a response came back: nothing is replayed);
+            # the third in a row ejects the canary, then stable serves.
+            self.assertEqual(statuses[:2], [(500, "v1.1", False)] * 2)
+            self.assertEqual(statuses[2:], [(200, "v1.0", True)] * 8)
+            # The ejection ends after base_ejection: the canary is tried again.
+            time.sleep(1.1)
+            status, reason, label, _ = get(gw, users[0])
+            self.assertEqual((status, label), (500, "v1.1"), reason)
+
+    def test_failover_none_keeps_users_on_the_ejected_canary(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        canary = start_backend(api="v1.1", label="v1.1", error_rate=1)
+        self.addCleanup(stable.stop)
+        self.addCleanup(canary.stop)
+        config = make_config(canary.address, stable.address, failover="none",
+                             retries={"to_stable": False},
+                             outlier={"consecutive_errors": 2, "base_ejection": "10s"})
+        with Gateway(config) as gw:
+            users = canary_users(gw, 1)
+            status, _, label, _ = get(gw, users[0])
+            self.assertEqual((status, label), (500, "v1.1"))
+            # Ejected, no failover: no endpoint in rotation for the canary.
+            status, reason, _, body = get(gw, users[0])
+            self.assertEqual(status, 503, body)
+            self.assertNotIn("failover", reason)
+            self.assertIn(b"subset 'canary'", body)
+            self.assertIn(b"no endpoint available", body)
+
+
+if __name__ == "__main__":
+    unittest.main()
