@@ -41,6 +41,7 @@ void compile_fields(const std::vector<config::field_match>& in, field_source sou
       if (!c.regex) {
         continue;
       }
+      c.regex_lits = analyse_regex(f.value);
     } else if (f.kind == config::match_kind::semver) {
       auto range = parse_semver_range(f.value);
       if (!range) {
@@ -81,6 +82,7 @@ std::optional<compiled_match> compiled_match::compile(const config::request_matc
   c.path_prefix_ = m.path_prefix;
   if (m.path_regex) {
     c.path_regex_ = compile_regex(*m.path_regex, "path_regex", errors);
+    c.path_regex_lits_ = analyse_regex(*m.path_regex);
   }
   c.methods_ = m.methods;
   compile_fields(m.headers, field_source::header, "header", c.fields_, errors);
@@ -96,6 +98,13 @@ std::optional<compiled_match> compiled_match::compile(const config::request_matc
     return std::nullopt;
   }
   return c;
+}
+
+bool regex_full_match(const RE2& re, const regex_literals& lits, std::string_view text) {
+  if (const auto decided = match_by_literals(lits, text)) {
+    return *decided;
+  }
+  return RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re);
 }
 
 bool field_matches(const compiled_field& f, std::optional<std::string_view> value) {
@@ -117,8 +126,7 @@ bool field_matches(const compiled_field& f, std::optional<std::string_view> valu
       result = value && value->ends_with(f.value);
       break;
     case config::match_kind::regex:
-      result = value && f.regex &&
-               RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *f.regex);
+      result = value && f.regex && regex_full_match(*f.regex, f.regex_lits, *value);
       break;
     case config::match_kind::semver:
       if (value) {
@@ -165,8 +173,7 @@ bool compiled_match::matches(const request_view& request, user_key_source* key) 
       return false;
     }
   }
-  if (path_regex_ &&
-      !RE2::FullMatch(re2::StringPiece(request.path.data(), request.path.size()), *path_regex_)) {
+  if (path_regex_ && !regex_full_match(*path_regex_, path_regex_lits_, request.path)) {
     return false;
   }
   if (has_users_) {

@@ -16,6 +16,7 @@
 #include <re2/re2.h>
 
 #include "config/config.hpp"
+#include "routing/regex_literals.hpp"
 #include "routing/request_view.hpp"
 #include "routing/semver.hpp"
 
@@ -29,6 +30,7 @@ struct compiled_field {
   config::match_kind kind = config::match_kind::present;
   std::string value;
   std::unique_ptr<RE2> regex;  // kind regex
+  regex_literals regex_lits;   // what the regex's literal text decides without RE2
   semver_range range;          // kind semver
   bool invert = false;
 };
@@ -65,6 +67,7 @@ class compiled_match {
   std::optional<std::string> path_exact_;
   std::optional<std::string> path_prefix_;
   std::unique_ptr<RE2> path_regex_;
+  regex_literals path_regex_lits_;
   std::vector<std::string> methods_;
   std::vector<compiled_field> fields_;  // cheap kinds first, regex and semver last
   string_set users_;
@@ -75,5 +78,8 @@ class compiled_match {
 std::string_view strip_port(std::string_view host);
 
 bool field_matches(const compiled_field& f, std::optional<std::string_view> value);
+
+// RE2::FullMatch, answered from the pattern's literals when they decide.
+bool regex_full_match(const RE2& re, const regex_literals& lits, std::string_view text);
 
 }  // namespace cohort::routing
