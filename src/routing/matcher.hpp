@@ -16,6 +16,7 @@
 #include <re2/re2.h>
 
 #include "config/config.hpp"
+#include "routing/field_slots.hpp"
 #include "routing/regex_literals.hpp"
 #include "routing/request_view.hpp"
 #include "routing/semver.hpp"
@@ -33,6 +34,7 @@ struct compiled_field {
   regex_literals regex_lits;   // what the regex's literal text decides without RE2
   semver_range range;          // kind semver
   bool invert = false;
+  slot_index slot = no_slot;  // set by compiled_match::bind
 };
 
 // Heterogeneous lookup, so a string_view key finds a std::string without a copy.
@@ -58,7 +60,11 @@ class compiled_match {
   static std::optional<compiled_match> compile(const config::request_match& m,
                                                std::vector<std::string>& errors);
 
+  // Numbers the fields this match reads in the snapshot's catalog.
+  void bind(field_catalog& catalog);
+
   // `users` needs the key; a null key source (routes) makes a users list false.
+  bool matches(field_values& fields, user_key_source* key) const;
   bool matches(const request_view& request, user_key_source* key) const;
 
  private:
@@ -70,6 +76,7 @@ class compiled_match {
   regex_literals path_regex_lits_;
   std::vector<std::string> methods_;
   std::vector<compiled_field> fields_;  // cheap kinds first, regex and semver last
+  std::size_t first_costly_ = 0;        // index of the first regex or semver field
   string_set users_;
   bool has_users_ = false;
 };
