@@ -25,6 +25,8 @@ class compiled_route {
 struct compiled_key_source {
   config::key_source_kind kind = config::key_source_kind::header;
   std::string name;
+  slot_index slot =
+      no_slot;  // the header's (for a JWT claim: Authorization's), cookie's or query parameter's
 };
 
 struct compiled_cohort {
@@ -45,6 +47,7 @@ class compiled_rollout {
   std::vector<compiled_key_source> key_sources;
   config::anonymous_policy anonymous = config::anonymous_policy::cookie;
   std::string cookie_name;
+  slot_index cookie_slot = no_slot;
   std::vector<compiled_cohort> cohorts;
   basis_points weight = 0;
   rollout_state::mode phase = rollout_state::mode::progressing;

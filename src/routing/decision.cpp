@@ -7,7 +7,7 @@
 #include <xxhash.h>
 
 #include "routing/compiled.hpp"
-#include "routing/request_fields.hpp"
+#include "routing/field_slots.hpp"
 #include "routing/session_key.hpp"
 
 namespace cohort::routing {
@@ -17,19 +17,19 @@ namespace {
 // The user key of one decision, extracted on first use.
 class lazy_user_key final : public user_key_source {
  public:
-  lazy_user_key(const request_view& request, const compiled_rollout& rollout)
-      : request_(request), rollout_(rollout) {}
+  lazy_user_key(field_values& fields, const compiled_rollout& rollout)
+      : fields_(fields), rollout_(rollout) {}
 
   std::optional<std::string_view> user_key() override {
     if (!done_) {
-      key_ = extract_user_key(request_, rollout_.key_sources, scratch_);
+      key_ = extract_user_key(fields_, rollout_.key_sources, scratch_);
       done_ = true;
     }
     return key_;
   }
 
  private:
-  const request_view& request_;
+  field_values& fields_;
   const compiled_rollout& rollout_;
   scratch_buffer scratch_;
   std::optional<std::string_view> key_;
@@ -71,7 +71,7 @@ constexpr std::string_view policy_name(config::anonymous_policy p) {
   return "stable";
 }
 
-void decide_anonymous(decision& d, const request_view& request, const compiled_rollout& r,
+void decide_anonymous(decision& d, field_values& fields, const compiled_rollout& r,
                       std::uint64_t random) {
   switch (r.anonymous) {
     case config::anonymous_policy::stable:
@@ -86,7 +86,8 @@ void decide_anonymous(decision& d, const request_view& request, const compiled_r
       return;
     case config::anonymous_policy::cookie: {
       d.name = r.name;
-      if (const auto cookie = find_cookie(request, r.cookie_name); cookie && !cookie->empty()) {
+      if (const auto cookie = fields.cookie(r.cookie_slot, r.cookie_name);
+          cookie && !cookie->empty()) {
         hash_key(d, *cookie, r.seed);
         split(d, r, d.bucket);
         return;
@@ -225,10 +226,11 @@ std::string decision::reason() const {
 
 decision decide(const request_view& request, const snapshot& snap, std::uint64_t random) {
   decision d;
+  field_values fields(request, &snap.fields());
   const auto& routes = snap.routes();
   const compiled_route* route = nullptr;
   for (std::size_t i = 0; i < routes.size(); ++i) {
-    if (routes[i]->match.matches(request, nullptr)) {
+    if (routes[i]->match.matches(fields, nullptr)) {
       route = routes[i].get();
       d.route = static_cast<std::int32_t>(i);
       break;
@@ -247,7 +249,7 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
   const compiled_rollout& r = *snap.rollouts()[static_cast<std::size_t>(route->rollout)];
   d.rollout = route->rollout;
   d.weight = r.weight;
-  lazy_user_key key(request, r);
+  lazy_user_key key(fields, r);
   // The key's hash goes into every decision of the rollout, for the access
   // log, even when a cohort or the phase decides.
   const auto note_key = [&] {
@@ -264,7 +266,7 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
     return d;
   }
   for (const compiled_cohort& c : r.cohorts) {
-    if (!c.match.matches(request, &key)) {
+    if (!c.match.matches(fields, &key)) {
       continue;
     }
     if (c.pin == config::pin_target::canary) {
@@ -296,7 +298,7 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
     d.name = r.name;
     return d;
   }
-  decide_anonymous(d, request, r, random);
+  decide_anonymous(d, fields, r, random);
   return d;
 }
 

@@ -41,6 +41,7 @@ void compile_fields(const std::vector<config::field_match>& in, field_source sou
       if (!c.regex) {
         continue;
       }
+      c.regex_lits = analyse_regex(f.value);
     } else if (f.kind == config::match_kind::semver) {
       auto range = parse_semver_range(f.value);
       if (!range) {
@@ -81,6 +82,7 @@ std::optional<compiled_match> compiled_match::compile(const config::request_matc
   c.path_prefix_ = m.path_prefix;
   if (m.path_regex) {
     c.path_regex_ = compile_regex(*m.path_regex, "path_regex", errors);
+    c.path_regex_lits_ = analyse_regex(*m.path_regex);
   }
   c.methods_ = m.methods;
   compile_fields(m.headers, field_source::header, "header", c.fields_, errors);
@@ -90,12 +92,23 @@ std::optional<compiled_match> compiled_match::compile(const config::request_matc
   std::stable_sort(
       c.fields_.begin(), c.fields_.end(),
       [](const compiled_field& a, const compiled_field& b) { return cost(a.kind) < cost(b.kind); });
+  c.first_costly_ = static_cast<std::size_t>(
+      std::find_if(c.fields_.begin(), c.fields_.end(),
+                   [](const compiled_field& f) { return cost(f.kind) > 0; }) -
+      c.fields_.begin());
   c.has_users_ = !m.users.empty();
   c.users_.insert(m.users.begin(), m.users.end());
   if (errors.size() != errors_before) {
     return std::nullopt;
   }
   return c;
+}
+
+bool regex_full_match(const RE2& re, const regex_literals& lits, std::string_view text) {
+  if (const auto decided = match_by_literals(lits, text)) {
+    return *decided;
+  }
+  return RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re);
 }
 
 bool field_matches(const compiled_field& f, std::optional<std::string_view> value) {
@@ -117,8 +130,7 @@ bool field_matches(const compiled_field& f, std::optional<std::string_view> valu
       result = value && value->ends_with(f.value);
       break;
     case config::match_kind::regex:
-      result = value && f.regex &&
-               RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *f.regex);
+      result = value && f.regex && regex_full_match(*f.regex, f.regex_lits, *value);
       break;
     case config::match_kind::semver:
       if (value) {
@@ -130,7 +142,58 @@ bool field_matches(const compiled_field& f, std::optional<std::string_view> valu
   return f.invert ? !result : result;
 }
 
+void compiled_match::bind(field_catalog& catalog) {
+  for (compiled_field& f : fields_) {
+    switch (f.source) {
+      case field_source::header:
+        f.slot = catalog.add_header(f.name);
+        break;
+      case field_source::cookie:
+        f.slot = catalog.add_cookie(f.name);
+        break;
+      case field_source::query:
+        f.slot = catalog.add_query(f.name);
+        break;
+    }
+  }
+}
+
+namespace {
+
+bool field_holds(const compiled_field& f, field_values& fields) {
+  std::optional<std::string_view> value;
+  switch (f.source) {
+    case field_source::header:
+      value = fields.header(f.slot, f.name);
+      if (f.kind == config::match_kind::semver) {
+        // Several cohorts may test one version header: parse it once.
+        bool result = false;
+        if (value) {
+          const auto v = fields.header_semver(f.slot, *value);
+          result = v && satisfies(*v, f.range);
+        }
+        return f.invert ? !result : result;
+      }
+      break;
+    case field_source::cookie:
+      value = fields.cookie(f.slot, f.name);
+      break;
+    case field_source::query:
+      value = fields.query(f.slot, f.name);
+      break;
+  }
+  return field_matches(f, value);
+}
+
+}  // namespace
+
 bool compiled_match::matches(const request_view& request, user_key_source* key) const {
+  field_values fields(request, nullptr);
+  return matches(fields, key);
+}
+
+bool compiled_match::matches(field_values& fields, user_key_source* key) const {
+  const request_view& request = fields.request();
   if (!host_.empty()) {
     const std::string_view host = strip_port(request.host);
     if (host_suffix_ ? !(host.size() > host_.size() && iends_with(host, host_))
@@ -148,32 +211,26 @@ bool compiled_match::matches(const request_view& request, user_key_source* key) 
   if (path_prefix_ && !request.path.starts_with(*path_prefix_)) {
     return false;
   }
-  for (const compiled_field& f : fields_) {
-    std::optional<std::string_view> value;
-    switch (f.source) {
-      case field_source::header:
-        value = find_header(request, f.name);
-        break;
-      case field_source::cookie:
-        value = find_cookie(request, f.name);
-        break;
-      case field_source::query:
-        value = find_query_param(request.query, f.name);
-        break;
-    }
-    if (!field_matches(f, value)) {
+  // All conditions must hold and none has an effect, so the order is free:
+  // the cheapest first.
+  for (std::size_t i = 0; i < first_costly_; ++i) {
+    if (!field_holds(fields_[i], fields)) {
       return false;
     }
-  }
-  if (path_regex_ &&
-      !RE2::FullMatch(re2::StringPiece(request.path.data(), request.path.size()), *path_regex_)) {
-    return false;
   }
   if (has_users_) {
     const auto k = key ? key->user_key() : std::nullopt;
     if (!k || users_.find(*k) == users_.end()) {
       return false;
     }
+  }
+  for (std::size_t i = first_costly_; i < fields_.size(); ++i) {
+    if (!field_holds(fields_[i], fields)) {
+      return false;
+    }
+  }
+  if (path_regex_ && !regex_full_match(*path_regex_, path_regex_lits_, request.path)) {
+    return false;
   }
   return true;
 }

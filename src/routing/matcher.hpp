@@ -16,6 +16,8 @@
 #include <re2/re2.h>
 
 #include "config/config.hpp"
+#include "routing/field_slots.hpp"
+#include "routing/regex_literals.hpp"
 #include "routing/request_view.hpp"
 #include "routing/semver.hpp"
 
@@ -29,8 +31,10 @@ struct compiled_field {
   config::match_kind kind = config::match_kind::present;
   std::string value;
   std::unique_ptr<RE2> regex;  // kind regex
+  regex_literals regex_lits;   // what the regex's literal text decides without RE2
   semver_range range;          // kind semver
   bool invert = false;
+  slot_index slot = no_slot;  // set by compiled_match::bind
 };
 
 // Heterogeneous lookup, so a string_view key finds a std::string without a copy.
@@ -56,7 +60,11 @@ class compiled_match {
   static std::optional<compiled_match> compile(const config::request_match& m,
                                                std::vector<std::string>& errors);
 
+  // Numbers the fields this match reads in the snapshot's catalog.
+  void bind(field_catalog& catalog);
+
   // `users` needs the key; a null key source (routes) makes a users list false.
+  bool matches(field_values& fields, user_key_source* key) const;
   bool matches(const request_view& request, user_key_source* key) const;
 
  private:
@@ -65,8 +73,10 @@ class compiled_match {
   std::optional<std::string> path_exact_;
   std::optional<std::string> path_prefix_;
   std::unique_ptr<RE2> path_regex_;
+  regex_literals path_regex_lits_;
   std::vector<std::string> methods_;
   std::vector<compiled_field> fields_;  // cheap kinds first, regex and semver last
+  std::size_t first_costly_ = 0;        // index of the first regex or semver field
   string_set users_;
   bool has_users_ = false;
 };
@@ -75,5 +85,8 @@ class compiled_match {
 std::string_view strip_port(std::string_view host);
 
 bool field_matches(const compiled_field& f, std::optional<std::string_view> value);
+
+// RE2::FullMatch, answered from the pattern's literals when they decide.
+bool regex_full_match(const RE2& re, const regex_literals& lits, std::string_view text);
 
 }  // namespace cohort::routing

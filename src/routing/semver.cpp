@@ -1,19 +1,8 @@
 #include "routing/semver.hpp"
 
-#include <charconv>
-
 namespace cohort::routing {
 
 namespace {
-
-bool parse_part(std::string_view s, std::uint32_t& out) {
-  // Nine digits always fit in 32 bits; longer is not a version anyone ships.
-  if (s.empty() || s.size() > 9) {
-    return false;
-  }
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
 
 bool is_space(char c) {
   return c == ' ' || c == '\t';
@@ -21,37 +10,48 @@ bool is_space(char c) {
 
 }  // namespace
 
+// One pass over the bytes: a version header is parsed on every decision of a
+// rollout with a version cohort, and from_chars plus find per part cost
+// several times this loop.
 std::optional<semver> parse_semver(std::string_view text) {
-  while (!text.empty() && is_space(text.front())) {
-    text.remove_prefix(1);
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end && is_space(*p)) {
+    ++p;
   }
-  while (!text.empty() && is_space(text.back())) {
-    text.remove_suffix(1);
+  while (end > p && is_space(end[-1])) {
+    --end;
   }
-  if (!text.empty() && (text.front() == 'v' || text.front() == 'V')) {
-    text.remove_prefix(1);
-  }
-  const std::size_t suffix = text.find_first_of("-+");
-  if (suffix != std::string_view::npos) {
-    text = text.substr(0, suffix);
+  if (p < end && (*p == 'v' || *p == 'V')) {
+    ++p;
   }
   semver v;
   std::uint32_t* parts[] = {&v.major, &v.minor, &v.patch};
-  std::size_t index = 0;
-  while (true) {
-    if (index == 3) {
-      return std::nullopt;  // a fourth part
+  for (std::uint32_t* part : parts) {
+    std::uint32_t n = 0;
+    const char* digits = p;
+    while (p < end && *p >= '0' && *p <= '9') {
+      if (p - digits == 9) {
+        return std::nullopt;  // nine digits always fit in 32 bits; longer is no version anyone
+                              // ships
+      }
+      n = n * 10 + static_cast<std::uint32_t>(*p - '0');
+      ++p;
     }
-    const std::size_t dot = text.find('.');
-    if (!parse_part(text.substr(0, dot), *parts[index])) {
+    if (p == digits) {
       return std::nullopt;
     }
-    ++index;
-    if (dot == std::string_view::npos) {
+    *part = n;
+    // The pre-release or build suffix ends the version.
+    if (p == end || *p == '-' || *p == '+') {
       return v;
     }
-    text.remove_prefix(dot + 1);
+    if (*p != '.') {
+      return std::nullopt;
+    }
+    ++p;
   }
+  return std::nullopt;  // a fourth part, or a trailing dot after the third
 }
 
 std::optional<semver_range> parse_semver_range(std::string_view text) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "routing/compiled.hpp"
+#include "routing/field_slots.hpp"
 #include "routing/request_view.hpp"
 #include "routing/scratch.hpp"
 
@@ -15,6 +16,10 @@ namespace cohort::routing {
 // An empty value counts as absent ("X-User-Id:" names nobody). The view points
 // into the request or, for a JWT claim, into scratch.
 std::optional<std::string_view> extract_user_key(const request_view& request,
+                                                 const std::vector<compiled_key_source>& sources,
+                                                 scratch_buffer& scratch);
+// The same, reading the request through a decision's field table.
+std::optional<std::string_view> extract_user_key(field_values& fields,
                                                  const std::vector<compiled_key_source>& sources,
                                                  scratch_buffer& scratch);
 

@@ -45,6 +45,8 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
   std::shared_ptr<snapshot> snap(new snapshot());
   snap->config_ = std::move(cfg);
   snap->states_ = states;
+  snap->fields_ = std::make_unique<field_catalog>();
+  field_catalog& fields = *snap->fields_;
   const config::config& c = snap->config_;
   config::diagnostics diags;
 
@@ -113,10 +115,30 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     const std::string& seed_text = rc.salt.empty() ? rc.name : rc.salt;
     r->seed = XXH3_64bits(seed_text.data(), seed_text.size());
     for (const config::key_source& k : rc.session.key) {
-      r->key_sources.push_back(compiled_key_source{k.kind, k.name});
+      compiled_key_source source{k.kind, k.name};
+      switch (k.kind) {
+        case config::key_source_kind::header:
+          source.slot = fields.add_header(k.name);
+          break;
+        case config::key_source_kind::cookie:
+          source.slot = fields.add_cookie(k.name);
+          break;
+        case config::key_source_kind::jwt_claim:
+          source.slot = fields.add_header("authorization");
+          break;
+        case config::key_source_kind::query:
+          source.slot = fields.add_query(k.name);
+          break;
+        case config::key_source_kind::client_ip:
+          break;
+      }
+      r->key_sources.push_back(std::move(source));
     }
     r->anonymous = rc.session.anonymous;
     r->cookie_name = rc.session.cookie_name;
+    if (r->anonymous == config::anonymous_policy::cookie) {
+      r->cookie_slot = fields.add_cookie(r->cookie_name);
+    }
     for (const config::cohort_config& cc : rc.cohorts) {
       std::vector<std::string> errors;
       auto m = compiled_match::compile(cc.match, errors);
@@ -124,6 +146,7 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
         add_errors(diags, cc.where, where + " cohort '" + cc.name + "'", errors);
         continue;
       }
+      m->bind(fields);
       r->cohorts.push_back(compiled_cohort{cc.name, std::move(*m), cc.pin, false});
     }
     r->weight = rc.weight;
@@ -168,6 +191,7 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
       add_errors(diags, rc.where, where, errors);
       continue;
     }
+    m->bind(fields);
     route->match = std::move(*m);
     snap->routes_.push_back(std::move(route));
   }

@@ -53,6 +53,7 @@ struct service {
 
 class compiled_route;    // defined in the routing implementation
 class compiled_rollout;  // idem
+class field_catalog;     // routing/field_slots.hpp
 
 class snapshot {
  public:
@@ -73,6 +74,8 @@ class snapshot {
   // Implementation access for decide() and explain.
   const std::vector<std::unique_ptr<compiled_route>>& routes() const { return routes_; }
   const std::vector<std::unique_ptr<compiled_rollout>>& rollouts() const { return rollouts_; }
+  // The request fields the routes and rollouts read, by slot.
+  const field_catalog& fields() const { return *fields_; }
 
  private:
   snapshot() = default;
@@ -81,6 +84,7 @@ class snapshot {
   std::vector<service> services_;
   std::vector<std::unique_ptr<compiled_route>> routes_;
   std::vector<std::unique_ptr<compiled_rollout>> rollouts_;
+  std::unique_ptr<field_catalog> fields_;
 };
 
 }  // namespace cohort::routing

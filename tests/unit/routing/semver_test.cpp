@@ -1,5 +1,9 @@
 #include "routing/semver.hpp"
 
+#include <charconv>
+#include <random>
+#include <string>
+
 #include <gtest/gtest.h>
 
 namespace cohort::routing {
@@ -27,6 +31,58 @@ TEST(Semver, ParsesLeniently) {
   EXPECT_FALSE(parse_semver("5.x"));
   EXPECT_FALSE(parse_semver("-5.1"));
   EXPECT_FALSE(parse_semver("99999999999.0"));
+}
+
+// The obvious parser (split on dots, from_chars each part), which the one-pass
+// parser replaced for speed: they must agree on everything.
+std::optional<semver> reference_parse(std::string_view text) {
+  const auto space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!text.empty() && space(text.front())) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && space(text.back())) {
+    text.remove_suffix(1);
+  }
+  if (!text.empty() && (text.front() == 'v' || text.front() == 'V')) {
+    text.remove_prefix(1);
+  }
+  text = text.substr(0, text.find_first_of("-+"));
+  semver v;
+  std::uint32_t* parts[] = {&v.major, &v.minor, &v.patch};
+  for (std::size_t index = 0;; ++index) {
+    const std::size_t dot = text.find('.');
+    const std::string_view part = text.substr(0, dot);
+    if (index == 3 || part.empty() || part.size() > 9) {
+      return std::nullopt;
+    }
+    const auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), *parts[index]);
+    if (ec != std::errc{} || p != part.data() + part.size()) {
+      return std::nullopt;
+    }
+    if (dot == std::string_view::npos) {
+      return v;
+    }
+    text.remove_prefix(dot + 1);
+  }
+}
+
+TEST(Semver, OnePassParserAgreesWithReference) {
+  const std::string alphabet = "0123456789..vV -+\tx";
+  std::mt19937 rng(11);
+  int parsed = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string t(rng() % 14, ' ');
+    for (char& c : t) {
+      c = alphabet[rng() % alphabet.size()];
+    }
+    const auto want = reference_parse(t);
+    EXPECT_EQ(parse_semver(t), want) << "'" << t << "'";
+    parsed += want ? 1 : 0;
+  }
+  for (const char* t : {"999999999.1", "1234567890", "1.2.3.", "v", "5.2.0-rc.1", " v1.2 "}) {
+    EXPECT_EQ(parse_semver(t), reference_parse(t)) << t;
+  }
+  EXPECT_GT(parsed, 1000);  // the random texts do reach the accepting paths
 }
 
 TEST(Semver, ParsesRanges) {

@@ -1,0 +1,194 @@
+#pragma once
+// Request fields by number. The header, cookie and query names that a
+// snapshot's matchers and key sources read are numbered (slots) when the
+// snapshot is built; a decision then reads the request's headers once, its
+// cookies once and its query once into a small table on the stack, instead of
+// scanning the headers again for every matcher. Names beyond the table's
+// capacity get no slot and are looked up directly, as before.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "routing/ascii.hpp"
+#include "routing/request_fields.hpp"
+#include "routing/request_view.hpp"
+#include "routing/semver.hpp"
+
+namespace cohort::routing {
+
+using slot_index = std::int16_t;
+inline constexpr slot_index no_slot = -1;
+inline constexpr std::size_t max_header_slots = 32;
+inline constexpr std::size_t max_cookie_slots = 16;
+inline constexpr std::size_t max_query_slots = 16;
+
+// Built with the snapshot, read-only afterwards.
+class field_catalog {
+ public:
+  field_catalog();
+
+  // The slot of a name, added if new; no_slot when the table is full.
+  slot_index add_header(std::string_view name);
+  slot_index add_cookie(std::string_view name);
+  slot_index add_query(std::string_view name);
+
+  // The slot of a request's header name (any case), or no_slot. Inline: it
+  // runs for every header of every request.
+  slot_index header_slot(std::string_view name) const {
+    for (std::size_t b = bucket_of(name);; b = (b + 1) & (table_size - 1)) {
+      const slot_index slot = header_table_[b];
+      if (slot == no_slot) {
+        return no_slot;
+      }
+      if (headers_[static_cast<std::size_t>(slot)].matches(name)) {
+        return slot;
+      }
+    }
+  }
+  slot_index cookie_slot(std::string_view name) const;
+  slot_index query_slot(std::string_view name) const;
+  std::size_t header_count() const { return headers_.size(); }
+  // The slot of the Cookie header when a cookie is wanted, else no_slot.
+  slot_index cookie_header_slot() const { return cookie_header_; }
+  // Whether a matcher or key source also reads the Cookie header as a header.
+  bool cookie_read_as_header() const { return cookie_read_as_header_; }
+  std::size_t cookie_count() const { return cookies_.size(); }
+  std::size_t query_count() const { return query_.size(); }
+
+ private:
+  static constexpr unsigned table_bits = 7;
+  static constexpr std::size_t table_size = std::size_t{1} << table_bits;  // 4x the slots
+  // One multiply over the length and the case-folded first and last bytes
+  // (setting bit 5 folds letters; other bytes may collide more, and every hit
+  // is compared in full anyway).
+  static std::size_t bucket_of(std::string_view name) {
+    const std::size_t n = name.size();
+    if (n == 0) {
+      return 0;
+    }
+    const std::uint32_t first = static_cast<unsigned char>(name.front()) | 0x20u;
+    const std::uint32_t last = static_cast<unsigned char>(name.back()) | 0x20u;
+    const std::uint32_t mixed =
+        ((static_cast<std::uint32_t>(n) << 16) | (first << 8) | last) * 0x9E3779B1u;
+    return mixed >> (32 - table_bits);
+  }
+  // A wanted header name, compared eight bytes at a time: a byte of the
+  // request's name or'ed with the mask must equal the lower-case byte. The
+  // mask sets bit 5 only where the name has a letter, so 'A' and 'a' match 'a'
+  // and nothing else does.
+  class wanted_name {
+   public:
+    explicit wanted_name(std::string_view name);
+    const std::string& lower() const { return lower_; }
+    bool matches(std::string_view name) const {
+      const std::size_t n = name.size();
+      if (n != lower_.size()) {
+        return false;
+      }
+      if (n < 8) {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (ascii_lower(name[i]) != lower_[i]) {
+            return false;
+          }
+        }
+        return true;
+      }
+      for (std::size_t i = 0; i + 8 < n; i += 8) {
+        if ((load(name.data() + i) | mask_[i / 8]) != word_[i / 8]) {
+          return false;
+        }
+      }
+      // The last eight bytes, overlapping the previous word when n % 8 != 0.
+      return (load(name.data() + n - 8) | last_mask_) == last_word_;
+    }
+
+   private:
+    static std::uint64_t load(const char* p) {
+      std::uint64_t w;
+      std::memcpy(&w, p, sizeof w);
+      return w;
+    }
+    std::string lower_;
+    std::vector<std::uint64_t> word_;  // for each full eight bytes before the last eight
+    std::vector<std::uint64_t> mask_;
+    std::uint64_t last_word_ = 0;
+    std::uint64_t last_mask_ = 0;
+  };
+
+  std::vector<wanted_name> headers_;  // by slot
+  std::vector<std::string> cookies_;
+  std::vector<std::string> query_;
+  std::array<slot_index, table_size> header_table_;  // open addressing, no_slot = empty
+  slot_index add_header_slot(std::string_view name);
+  slot_index cookie_header_ = no_slot;
+  bool cookie_read_as_header_ = false;
+};
+
+// One decision's view of the request by slot. Each part of the request is read
+// on first use, so a decision that needs no cookie never parses them.
+class field_values {
+ public:
+  // A null catalog (or a no_slot field) looks values up directly.
+  field_values(const request_view& request, const field_catalog* catalog)
+      : request_(request), catalog_(catalog) {}
+
+  const request_view& request() const { return request_; }
+  std::optional<std::string_view> header(slot_index slot, std::string_view name) {
+    if (slot == no_slot || catalog_ == nullptr) {
+      return find_header(request_, name);
+    }
+    if (!headers_read_) {
+      read_headers();
+    }
+    if ((headers_present_ & (std::uint32_t{1} << slot)) == 0) {
+      return std::nullopt;
+    }
+    return std::string_view(headers_[slot].data, headers_[slot].size);
+  }
+  std::optional<std::string_view> cookie(slot_index slot, std::string_view name);
+  std::optional<std::string_view> query(slot_index slot, std::string_view name);
+  // The header's value parsed as a version, parsed once per decision.
+  std::optional<semver> header_semver(slot_index slot, std::string_view value);
+
+ private:
+  // Plain members, left uninitialised: the present bits say which are valid,
+  // and a decision should not pay for clearing the whole table.
+  struct view {
+    const char* data;
+    std::size_t size;
+  };
+  struct version {
+    std::uint32_t major;
+    std::uint32_t minor;
+    std::uint32_t patch;
+  };
+  void read_headers();
+  void read_cookies();
+  void read_query();
+
+  const request_view& request_;
+  const field_catalog* catalog_;
+  bool headers_read_ = false;
+  bool cookies_read_ = false;
+  bool query_read_ = false;
+  bool all_headers_read_ = false;  // read_headers did not stop early
+  std::uint32_t cookie_headers_ = 0;
+  // Bit i: slot i has a value (the arrays below are valid only there).
+  std::uint32_t headers_present_ = 0;
+  std::uint16_t cookies_present_ = 0;
+  std::uint16_t query_present_ = 0;
+  std::uint32_t semver_parsed_ = 0;
+  std::uint32_t semver_valid_ = 0;
+  view headers_[max_header_slots];
+  view cookies_[max_cookie_slots];
+  view query_[max_query_slots];
+  version semvers_[max_header_slots];
+};
+
+}  // namespace cohort::routing
