@@ -56,7 +56,9 @@ result<bool> server::open(const host_port& address) {
   return true;
 }
 
-net::tcp::endpoint server::local_endpoint() const { return acceptor_->local_endpoint(); }
+net::tcp::endpoint server::local_endpoint() const {
+  return acceptor_->local_endpoint();
+}
 
 void server::start() {
   asio::co_spawn(ctx_, accept_loop(), asio::detached);
@@ -169,8 +171,7 @@ awaitable<void> server::serve(net::tcp::socket socket) {
     std::string out;
     if (pr.status == http::parse_status::error) {
       const auto body = json_error(http::status_for(pr.error), http::to_string(pr.error)).body;
-      proxy::append_local_response(out, http::status_for(pr.error), "application/json", body,
-                                   true);
+      proxy::append_local_response(out, http::status_for(pr.error), "application/json", body, true);
       co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
       co_return;
     }
@@ -239,8 +240,8 @@ awaitable<void> server::serve(net::tcp::socket socket) {
     } else if (is_mutating(req.method) && !req.from_loopback) {
       const std::string expected = "Bearer " + token_;
       if (token_.empty() || req.header("authorization") != expected) {
-        resp = json_error(401, "a bearer token is required for this call from " +
-                                   peer.address().to_string());
+        resp = json_error(
+            401, "a bearer token is required for this call from " + peer.address().to_string());
       } else {
         resp = handler_(req);
       }

@@ -189,7 +189,8 @@ int cmd_explain(std::vector<std::string> args) {
   std::printf("route    %s\n", field("route").c_str());
   std::printf("service  %s\n", field("service").c_str());
   std::printf("subset   %s\n", field("subset").c_str());
-  std::printf("rollout  %s\n", j.value("rollout", std::string()).empty() ? "-" : field("rollout").c_str());
+  std::printf("rollout  %s\n",
+              j.value("rollout", std::string()).empty() ? "-" : field("rollout").c_str());
   std::printf("bucket   %s\n", field("bucket").c_str());
   std::printf("reason   %s\n", field("reason").c_str());
   return exit_ok;
@@ -247,8 +248,8 @@ int cmd_get(std::vector<std::string> args) {
     std::fprintf(stderr, "cohort: unexpected answer from the admin API\n");
     return exit_refused;
   }
-  std::printf("%-24s %-17s %-6s %-7s %-16s %-16s %s\n", "NAME", "PHASE", "STEP", "WEIGHT",
-              "CANARY", "BASELINE", "AGE");
+  std::printf("%-24s %-17s %-6s %-7s %-16s %-16s %s\n", "NAME", "PHASE", "STEP", "WEIGHT", "CANARY",
+              "BASELINE", "AGE");
   for (const auto& r : j["rollouts"]) {
     std::string step = "-";
     if (r.contains("step") && r["step"].is_number() && r.contains("steps")) {

@@ -11,9 +11,9 @@ void report_bug(std::string_view condition, std::string_view file, int line);
 
 }  // namespace cohort
 
-#define COHORT_BUG_IF(condition)                                     \
-  do {                                                               \
-    if (__builtin_expect(!!(condition), 0)) {                        \
-      ::cohort::report_bug(#condition, __FILE__, __LINE__);          \
-    }                                                                \
+#define COHORT_BUG_IF(condition)                            \
+  do {                                                      \
+    if (__builtin_expect(!!(condition), 0)) {               \
+      ::cohort::report_bug(#condition, __FILE__, __LINE__); \
+    }                                                       \
   } while (false)

@@ -29,21 +29,24 @@ constexpr std::string_view level_name(level lvl) {
 void append_time(std::string& out) {
   const auto now = std::chrono::system_clock::now();
   const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now - secs).count();
   const std::time_t t = std::chrono::system_clock::to_time_t(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[40];
   const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                              tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<int>(millis));
   out.append(buf, static_cast<size_t>(n));
 }
 }  // namespace
 
-void set_min_level(level min) { min_level_.store(min, std::memory_order_relaxed); }
-level min_level() { return min_level_.load(std::memory_order_relaxed); }
+void set_min_level(level min) {
+  min_level_.store(min, std::memory_order_relaxed);
+}
+level min_level() {
+  return min_level_.load(std::memory_order_relaxed);
+}
 
 void append_json_escaped(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";

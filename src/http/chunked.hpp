@@ -18,12 +18,12 @@ class chunked_decoder {
   };
 
   struct step {
-    std::size_t consumed = 0;   // bytes of input used by this call (framing and data)
-    std::string_view data;      // body bytes found by this call (a view into input); may be empty
-    bool done = false;          // the last chunk and the trailers have been read
-    bool error = false;         // malformed: invalid size (non-hex, empty, overflow, sign,
-                                // "0x"), missing CRLF after data, bare CR/LF, bad trailer
-    bool need_more = false;     // nothing more can be done with this input
+    std::size_t consumed = 0;  // bytes of input used by this call (framing and data)
+    std::string_view data;     // body bytes found by this call (a view into input); may be empty
+    bool done = false;         // the last chunk and the trailers have been read
+    bool error = false;        // malformed: invalid size (non-hex, empty, overflow, sign,
+                               // "0x"), missing CRLF after data, bare CR/LF, bad trailer
+    bool need_more = false;    // nothing more can be done with this input
   };
 
   chunked_decoder() = default;

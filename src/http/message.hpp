@@ -56,7 +56,7 @@ struct request_head {
   bool upgrade = false;          // Connection: upgrade with an Upgrade header
 
   const header* find(std::string_view name) const;  // first header of that name
-  void clear();  // keeps the capacity of headers
+  void clear();                                     // keeps the capacity of headers
 };
 
 struct response_head {

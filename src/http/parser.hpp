@@ -14,13 +14,13 @@ enum class parse_status : std::uint8_t { incomplete, complete, error };
 
 enum class parse_error : std::uint8_t {
   none,
-  bad_request_line,     // 400
-  bad_status_line,      // (responses) 502
-  unsupported_version,  // 505 (anything but HTTP/1.0 and HTTP/1.1)
-  bad_header,           // 400: space before colon, obs-fold, bare CR or LF, bad name char, NUL
-  head_too_large,       // 431: head exceeds max_head_bytes
-  too_many_headers,     // 431
-  bad_content_length,   // 400: not digits, overflow, differing duplicates
+  bad_request_line,       // 400
+  bad_status_line,        // (responses) 502
+  unsupported_version,    // 505 (anything but HTTP/1.0 and HTTP/1.1)
+  bad_header,             // 400: space before colon, obs-fold, bare CR or LF, bad name char, NUL
+  head_too_large,         // 431: head exceeds max_head_bytes
+  too_many_headers,       // 431
+  bad_content_length,     // 400: not digits, overflow, differing duplicates
   bad_transfer_encoding,  // 400: anything but a single final "chunked"; chunked in HTTP/1.0
   length_and_chunked,     // 400: both Content-Length and Transfer-Encoding
   missing_host,           // 400: HTTP/1.1 request without Host

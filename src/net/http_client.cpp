@@ -114,9 +114,11 @@ awaitable<client_response> fetch(asio::io_context& ctx, client_request request) 
   asio::steady_timer timer(ctx, request.timeout);
   auto result = co_await (exchange(ctx, request, *url, socket) || timer.async_wait(use_nothrow));
   if (result.index() == 1) {
-    co_return client_response{false, "no answer from " + url->authority + " within " +
-                                         format_duration(request.timeout),
-                              0, {}};
+    co_return client_response{
+        false,
+        "no answer from " + url->authority + " within " + format_duration(request.timeout),
+        0,
+        {}};
   }
   co_return std::get<0>(std::move(result));
 }

@@ -130,11 +130,10 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
       m->record.pending_gate = rollout::gate::none;
       m->record.pending_webhooks.clear();
     }
-    log::info("rollout state restored",
-              {{"rollout", r.name},
-               {"phase", rollout::to_string(m->record.current)},
-               {"step", std::to_string(m->record.step), true},
-               {"weight", format_share(m->record.weight)}});
+    log::info("rollout state restored", {{"rollout", r.name},
+                                         {"phase", rollout::to_string(m->record.current)},
+                                         {"step", std::to_string(m->record.step), true},
+                                         {"weight", format_share(m->record.weight)}});
     return m;
   }
   if (got.err().code != store::store_errc::not_found) {
@@ -303,8 +302,9 @@ awaitable<std::optional<double>> controller::query_prometheus(const config::prom
   req.timeout = std::chrono::seconds(5);
   const auto resp = co_await net::fetch(ctx_, req);
   if (!resp.completed || resp.status != 200) {
-    log::warn("prometheus query failed",
-              {{"query", q.query}, {"error", resp.completed ? std::to_string(resp.status) : resp.error}});
+    log::warn(
+        "prometheus query failed",
+        {{"query", q.query}, {"error", resp.completed ? std::to_string(resp.status) : resp.error}});
     co_return std::nullopt;
   }
   const auto j = nlohmann::json::parse(resp.body, nullptr, false);
@@ -402,7 +402,9 @@ bool controller::apply(managed& m, rollout::transition t) {
         log::info(line->message, {{"rollout", m.cfg.name}});
       }
       if (sink_) {
-        sink_({{"type", "log"}, {"rollout", m.cfg.name}, {"level", line->warning ? "warn" : "info"},
+        sink_({{"type", "log"},
+               {"rollout", m.cfg.name},
+               {"level", line->warning ? "warn" : "info"},
                {"message", line->message}});
       }
     } else if (auto* inc = std::get_if<rollout::metric_increment>(&effect)) {
@@ -465,9 +467,9 @@ void controller::call_webhook(managed& m, rollout::call_webhook call) {
         }
         if (!ok) {
           log::warn("webhook failed", {{"rollout", rollout_name},
-                                        {"webhook", call.name},
-                                        {"url", call.url},
-                                        {"error", detail}});
+                                       {"webhook", call.name},
+                                       {"url", call.url},
+                                       {"error", detail}});
         }
         if (call.gate) {
           if (auto it = rollouts_.find(rollout_name); it != rollouts_.end()) {
@@ -519,8 +521,7 @@ nlohmann::json controller::describe(const std::string& name) const {
     baseline_metrics = arm_json(metrics_.query(*arm, n, now_s));
   }
   const auto state = rollout::to_routing_state(rec);
-  const double age =
-      std::chrono::duration<double>(now_ms() - rec.run_started).count();
+  const double age = std::chrono::duration<double>(now_ms() - rec.run_started).count();
   return {{"name", m.cfg.name},
           {"service", m.cfg.service},
           {"managed", true},

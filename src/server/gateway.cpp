@@ -110,13 +110,14 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
   g->config_text_ = std::move(*text);
   g->boot_config_ = std::move(*loaded);
   const unsigned configured = g->boot_config_.gateway.workers;
-  g->worker_count_ = configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
+  g->worker_count_ =
+      configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
   g->metrics_ = std::make_unique<metrics::registry>(g->worker_count_);
   // Rollout state is restored before anything listens: a restart never sends
   // canary users back to stable.
   gateway* self = g.get();
-  g->controller_ = std::make_unique<controller>(g->main_ctx_, *g->metrics_,
-                                                [self] { self->republish(); });
+  g->controller_ =
+      std::make_unique<controller>(g->main_ctx_, *g->metrics_, [self] { self->republish(); });
   if (auto started = g->controller_->start(g->boot_config_); !started) {
     std::fprintf(stderr, "%s: %s\n", config_path.c_str(), started.err().message.c_str());
     return nullptr;
@@ -166,20 +167,20 @@ gateway::~gateway() {
 int gateway::run() {
   // Signals first: a harness may signal as soon as the ports are announced.
   asio::signal_set signals(main_ctx_, SIGTERM, SIGINT, SIGHUP);
-  std::function<void(const net::error_code&, int)> on_signal =
-      [&](const net::error_code& ec, int sig) {
-        if (ec) {
-          return;
-        }
-        if (sig == SIGHUP) {
-          reload_from_file();
-        } else {
-          begin_shutdown();
-        }
-        if (!shutting_down_) {
-          signals.async_wait(on_signal);
-        }
-      };
+  std::function<void(const net::error_code&, int)> on_signal = [&](const net::error_code& ec,
+                                                                   int sig) {
+    if (ec) {
+      return;
+    }
+    if (sig == SIGHUP) {
+      reload_from_file();
+    } else {
+      begin_shutdown();
+    }
+    if (!shutting_down_) {
+      signals.async_wait(on_signal);
+    }
+  };
   signals.async_wait(on_signal);
 
   const auto& gw = boot_config_.gateway;
@@ -198,7 +199,8 @@ int gateway::run() {
     for (auto& w : workers_) {
       auto acceptor = net::open_listener(w->ctx, address, true);
       if (!acceptor) {
-        log::error("cannot open listener", {{"listener", l.name}, {"error", acceptor.err().message}});
+        log::error("cannot open listener",
+                   {{"listener", l.name}, {"error", acceptor.err().message}});
         return 1;
       }
       address.port = acceptor->local_endpoint().port();
@@ -217,7 +219,8 @@ int gateway::run() {
       return 1;
     }
     token = *t;
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    while (!token.empty() &&
+           (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
       token.pop_back();
     }
   }
@@ -228,9 +231,8 @@ int gateway::run() {
     return 1;
   }
   admin_->start();
-  controller_->set_event_sink([this](const nlohmann::json& e) {
-    admin_->broadcast(e.value("type", "rollout"), e.dump());
-  });
+  controller_->set_event_sink(
+      [this](const nlohmann::json& e) { admin_->broadcast(e.value("type", "rollout"), e.dump()); });
   stats_timer_ = std::make_unique<asio::steady_timer>(main_ctx_);
   asio::co_spawn(main_ctx_, stats_loop(), asio::detached);
   log::info("admin listening", {{"address", net::to_string(admin_->local_endpoint())}});
@@ -262,7 +264,8 @@ void gateway::begin_shutdown() {
   if (stats_timer_) {
     stats_timer_->cancel();
   }
-  log::info("draining", {{"timeout", format_duration(snapshot()->source().gateway.limits.drain_timeout)}});
+  log::info("draining",
+            {{"timeout", format_duration(snapshot()->source().gateway.limits.drain_timeout)}});
   for (auto& w : workers_) {
     asio::post(w->ctx, [wp = w.get()] {
       for (auto& a : wp->acceptors) {
@@ -272,7 +275,8 @@ void gateway::begin_shutdown() {
       wp->context->start_drain();
     });
   }
-  drain_deadline_ = std::chrono::steady_clock::now() + snapshot()->source().gateway.limits.drain_timeout;
+  drain_deadline_ =
+      std::chrono::steady_clock::now() + snapshot()->source().gateway.limits.drain_timeout;
   drain_timer_ = std::make_unique<asio::steady_timer>(main_ctx_);
   check_drained();
 }
@@ -443,10 +447,8 @@ nlohmann::json gateway::stats_sample(std::uint64_t second) {
     } else if (state.phase == routing::rollout_state::mode::promoted) {
       target = 1;
     }
-    nlohmann::json entry = {{"name", r.name},
-                            {"canary_subset", r.canary},
-                            {"target_share", target},
-                            {"arms", arms}};
+    nlohmann::json entry = {
+        {"name", r.name}, {"canary_subset", r.canary}, {"target_share", target}, {"arms", arms}};
     if (total > 0) {
       entry["realised_share"] = static_cast<double>(canary) / static_cast<double>(total);
     }
@@ -474,8 +476,8 @@ admin::response gateway::handle_window(const admin::request& req) {
   }
   const auto arm = metrics_->find_arm(params["rollout"], params["subset"]);
   if (!arm) {
-    return admin::json_error(404, "no window for rollout '" + params["rollout"] + "' subset '" +
-                                      params["subset"] + "'");
+    return admin::json_error(
+        404, "no window for rollout '" + params["rollout"] + "' subset '" + params["subset"] + "'");
   }
   std::uint32_t seconds = 30;
   if (!params["seconds"].empty()) {
@@ -486,8 +488,10 @@ admin::response gateway::handle_window(const admin::request& req) {
     seconds = static_cast<std::uint32_t>(n);
   }
   const auto w = metrics_->query(*arm, seconds, monotonic_seconds() - 1);
-  nlohmann::json j = {{"first_second", w.first_second}, {"last_second", w.last_second},
-                      {"requests", w.requests},         {"errors", w.errors},
+  nlohmann::json j = {{"first_second", w.first_second},
+                      {"last_second", w.last_second},
+                      {"requests", w.requests},
+                      {"errors", w.errors},
                       {"classes", w.classes}};
   if (w.requests > 0) {
     j["success_rate"] = w.success_rate;
@@ -576,7 +580,7 @@ admin::response gateway::handle_admin(const admin::request& req) {
     const auto snap = snapshot();
     for (const auto& r : snap->source().rollouts) {
       list.push_back(controller_->manages(r.name) ? controller_->describe(r.name)
-                                                   : rollout_json(*snap, r));
+                                                  : rollout_json(*snap, r));
     }
     return {200, "application/json", nlohmann::json{{"rollouts", list}}.dump() + "\n"};
   }
@@ -610,8 +614,10 @@ admin::response gateway::handle_admin(const admin::request& req) {
       return handle_set_weight(*rollout, req.body);
     }
     static const std::map<std::string_view, rollout::action> actions = {
-        {"promote", rollout::action::promote}, {"abort", rollout::action::abort},
-        {"pause", rollout::action::pause},     {"resume", rollout::action::resume},
+        {"promote", rollout::action::promote},
+        {"abort", rollout::action::abort},
+        {"pause", rollout::action::pause},
+        {"resume", rollout::action::resume},
         {"retry", rollout::action::retry}};
     if (auto it = actions.find(action); it != actions.end()) {
       if (req.method != "POST") {
@@ -667,8 +673,9 @@ admin::response gateway::handle_set_weight(const config::rollout_config& rollout
   }
   const auto weight = parse_share(j["weight"].get<std::string>());
   if (!weight || *weight > full_share) {
-    return admin::json_error(400, "weight must be a share from 0% to 100% in 0.01% steps, such as "
-                                  "\"5%\" or \"0.25%\"");
+    return admin::json_error(400,
+                             "weight must be a share from 0% to 100% in 0.01% steps, such as "
+                             "\"5%\" or \"0.25%\"");
   }
   auto manual = manual_states_;
   manual[rollout.name].weight = *weight;

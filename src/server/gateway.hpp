@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.hpp"
+#include "config/loader.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/registry.hpp"
-#include "config/loader.hpp"
 #include "net/asio.hpp"
 #include "proxy/h1_session.hpp"
 #include "proxy/snapshot_registry.hpp"
@@ -53,10 +53,8 @@ class gateway {
   gateway() = default;
   admin::response handle_admin(const admin::request& req);
   admin::response handle_explain(const admin::request& req);
-  admin::response handle_set_weight(const config::rollout_config& rollout,
-                                    const std::string& body);
-  nlohmann::json rollout_json(const routing::snapshot& snap,
-                              const config::rollout_config& r) const;
+  admin::response handle_set_weight(const config::rollout_config& rollout, const std::string& body);
+  nlohmann::json rollout_json(const routing::snapshot& snap, const config::rollout_config& r) const;
   // Interns the snapshot's series and hands both to the workers.
   void publish(std::shared_ptr<const routing::snapshot> snap);
   admin::response handle_metrics();
