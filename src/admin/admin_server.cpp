@@ -20,6 +20,17 @@ namespace {
 constexpr std::size_t max_admin_body = 8 * 1024 * 1024;
 constexpr std::size_t max_admin_head = 65536;
 
+// Reads what the peer sent next into in (bounded by cap); false when it closed or failed.
+awaitable<bool> read_more(net::tcp::socket& socket, net::flat_buffer& in, std::size_t cap) {
+  char* p = in.prepare(16384, cap);
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(p, in.writable()), use_nothrow);
+  if (ec || n == 0) {
+    co_return false;
+  }
+  in.commit(n);
+  co_return true;
+}
+
 bool is_mutating(std::string_view method) {
   return method != "GET" && method != "HEAD" && method != "OPTIONS";
 }
@@ -161,12 +172,9 @@ awaitable<void> server::serve(net::tcp::socket socket) {
           break;
         }
       }
-      char* p = in.prepare(16384, max_admin_head + 16384);
-      auto [rec, n] = co_await socket.async_read_some(asio::buffer(p, in.writable()), use_nothrow);
-      if (rec || n == 0) {
+      if (!co_await read_more(socket, in, max_admin_head + 16384)) {
         co_return;
       }
-      in.commit(n);
     }
     std::string out;
     if (pr.status == http::parse_status::error) {
@@ -195,13 +203,9 @@ awaitable<void> server::serve(net::tcp::socket socket) {
         too_large = true;
       } else {
         while (in.size() < length) {
-          char* p = in.prepare(16384, max_admin_body + 16384);
-          auto [rec, n] =
-              co_await socket.async_read_some(asio::buffer(p, in.writable()), use_nothrow);
-          if (rec || n == 0) {
+          if (!co_await read_more(socket, in, max_admin_body + 16384)) {
             co_return;
           }
-          in.commit(n);
         }
         req.body.assign(in.readable().substr(0, length));
         in.consume(length);
@@ -223,13 +227,9 @@ awaitable<void> server::serve(net::tcp::socket socket) {
           break;
         }
         if (step.need_more || step.consumed == 0) {
-          char* p = in.prepare(16384, max_admin_body + 16384);
-          auto [rec, n] =
-              co_await socket.async_read_some(asio::buffer(p, in.writable()), use_nothrow);
-          if (rec || n == 0) {
+          if (!co_await read_more(socket, in, max_admin_body + 16384)) {
             co_return;
           }
-          in.commit(n);
         }
       }
     }
