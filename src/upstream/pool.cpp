@@ -95,8 +95,9 @@ bool pool::report(std::size_t service, std::size_t subset, endpoint_state& ep, b
 
 awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout) {
   if (!ep.idle.empty()) {
-    auto conn = std::make_unique<connection>(connection{std::move(ep.idle.back()), &ep, true});
+    auto conn = std::move(ep.idle.back());
     ep.idle.pop_back();
+    conn->reused = true;
     co_return acquire_result{std::move(conn), connect_failure::none, {}};
   }
   co_return co_await connect(ep, connect_timeout);
@@ -133,7 +134,7 @@ void pool::release(std::unique_ptr<connection> conn, bool reusable) {
   }
   auto& ep = *conn->endpoint;
   if (reusable && conn->socket.is_open() && ep.idle.size() < max_idle_per_endpoint) {
-    ep.idle.push_back(std::move(conn->socket));
+    ep.idle.push_back(std::move(conn));
     return;
   }
   error_code ignored;

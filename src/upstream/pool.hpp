@@ -19,12 +19,16 @@ using net::awaitable;
 using net::error_code;
 using net::tcp;
 
+struct connection;
+
 struct endpoint_state {
   std::string key;  // "host:port"
   tcp::endpoint address;
   bool resolved = false;
   std::uint32_t outstanding = 0;
-  std::vector<tcp::socket> idle;  // most recently used last
+  // Kept as whole connection objects so that taking one from the pool
+  // allocates nothing. Most recently used last.
+  std::vector<std::unique_ptr<connection>> idle;
   outlier_state outlier;          // this worker's view of its health
 };
 
