@@ -388,8 +388,10 @@ awaitable<void> gateway::stats_loop() {
     if (shutting_down_) {
       break;
     }
-    // Every complete second exactly once, even when a tick comes late.
-    const auto last = monotonic_seconds() - 1;
+    // Every second exactly once, even when a tick comes late; a second is
+    // sampled one second after it ended, so a worker preempted between reading
+    // the clock and recording still lands in it before it is read.
+    const auto last = monotonic_seconds() - 2;
     if (stats_through_ == 0 || last - stats_through_ > history_seconds) {
       stats_through_ = last - 1;
     }

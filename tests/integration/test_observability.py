@@ -16,7 +16,7 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from cohort_harness import Gateway, free_port, http_get, start_backend, wait_for_port
+from cohort_harness import Gateway, free_port, http_get, run_wrk, start_backend, wait_for_port
 
 
 def _config(stable, canary, access_log="off"):
@@ -155,43 +155,50 @@ class PrometheusAgrees(unittest.TestCase):
     def test_p99_from_prometheus_matches_the_client(self):
         before = _scrape_sum(self.gw, "cohort_requests_total", {"subset": "canary"})
         self.assertEqual(before, 0)
-        # Few client threads: the client's own overhead stays small next to 40-120 ms.
-        latencies = _load(self.gw.port(), {"X-User-Cohort": "internal"}, seconds=10,
-                          threads=12, max_requests=4000)
-        self.assertGreater(len(latencies), 500)
-        client_p99 = _quantile(latencies, 0.99)
-        total = len(latencies)
+        # The client side is wrk (C, HdrHistogram): its own overhead stays far
+        # below 5% of 40-120 ms even on a busy machine, unlike a Python client.
+        connections = 12
+        result = run_wrk(f"http://127.0.0.1:{self.gw.port()}/profile", duration_s=10,
+                         connections=connections, threads=1,
+                         headers=["X-User-Cohort: internal", "X-User-Id: 7"])
+        self.assertEqual(result["non_2xx"], 0)
+        self.assertEqual(sum(result["socket_errors"].values()), 0)
+        client_p99 = result["latency_ms"]["p99"] / 1000.0
+        total = result["requests"]
+        self.assertGreater(total, 500)
 
         # Wait until Prometheus has scraped every request, then ask it.
         query = ('histogram_quantile(0.99, sum by (le) '
                  '(cohort_request_duration_seconds_bucket{subset="canary"}))')
         count_query = 'sum(cohort_request_duration_seconds_count{subset="canary"})'
+        # wrk counts the answers it read; the gateway may also have finished the
+        # few requests in flight when wrk stopped (at most one per connection).
+        time.sleep(1.5)  # the second of the last request has ended
+        counted = _scrape_sum(self.gw, "cohort_requests_total", {"subset": "canary"})
+        self.assertGreaterEqual(counted, total)
+        self.assertLessEqual(counted, total + connections)
         deadline = time.monotonic() + 20
         seen = 0
         while time.monotonic() < deadline:
             result = self.promql(count_query)
             seen = float(result[0]["value"][1]) if result else 0
-            if seen >= total:
+            if seen >= counted:
                 break
             time.sleep(0.5)
-        self.assertEqual(seen, total)
+        self.assertEqual(seen, counted)
         result = self.promql(query)
         prom_p99 = float(result[0]["value"][1])
         print(f"\nclient p99 {client_p99 * 1000:.1f} ms, Prometheus p99 {prom_p99 * 1000:.1f} ms "
               f"over {total} requests")
         self.assertLess(abs(prom_p99 - client_p99) / client_p99, 0.05)
 
-        # The gateway's own window agrees with its counters for the same traffic
-        # (once the second of the last request has ended: windows hold whole seconds).
-        time.sleep(1.5)
+        # The gateway's own window agrees with its counters for the same traffic.
         window = _admin_json(self.gw, "/api/v1/windows?rollout=profile-api&subset=canary&seconds=120")
-        counted = _scrape_sum(self.gw, "cohort_requests_total", {"subset": "canary"})
         self.assertEqual(window["requests"], counted)
-        self.assertEqual(window["requests"], total)
         self.assertLess(abs(window["p99"] - prom_p99) / prom_p99, 0.05)
         decisions = _scrape_sum(self.gw, "cohort_decisions_total",
                                 {"rollout": "profile-api", "subset": "canary", "reason": "pin"})
-        self.assertEqual(decisions, total)
+        self.assertEqual(decisions, counted)
 
 
 class WindowsUnderLoad(unittest.TestCase):
@@ -206,7 +213,7 @@ class WindowsUnderLoad(unittest.TestCase):
                 t.start()
             for t in threads:
                 t.join(40)
-            time.sleep(2.5)  # let the last second complete and be sampled
+            time.sleep(3.5)  # the last second completes, then its grace second passes
             samples = _admin_json(gw, "/api/v1/stats")["samples"]
             seconds = [s["second"] for s in samples]
             self.assertEqual(seconds, list(range(seconds[0], seconds[0] + len(seconds))),
