@@ -110,6 +110,17 @@ struct retry_config {
   source_location where;
 };
 
+// Limits on one subset's upstream traffic, each enforced per worker as
+// ceil(limit / workers) so the request path shares nothing between threads.
+// Past a limit a request is answered 503 at once (or fails over to stable),
+// never queued. nullopt: unlimited.
+struct circuit_breaker_config {
+  std::optional<std::uint32_t> max_connections;  // open upstream connections (idle + busy)
+  std::optional<std::uint32_t> max_pending;      // requests waiting for a connect
+  std::optional<std::uint32_t> max_requests;     // requests in flight
+  source_location where;
+};
+
 struct service_config {
   std::string name;
   std::vector<subset_config> subsets;
@@ -120,6 +131,7 @@ struct service_config {
   failover_mode failover = failover_mode::stable;
   outlier_config outlier_detection;
   retry_config retries;
+  circuit_breaker_config circuit_breakers;  // applies to each subset
   source_location where;
 };
 

@@ -90,11 +90,32 @@ void parse_retries(context& cx, const std::string& service_what, const field& f,
   }
 }
 
+void parse_breakers(context& cx, const std::string& service_what, const field& f,
+                    circuit_breaker_config& out) {
+  object o(cx, f, service_what + " circuit_breakers",
+           {"max_connections", "max_pending", "max_requests"});
+  o.check_keys();
+  if (!o.is_map()) {
+    return;
+  }
+  out.where = o.where();
+  constexpr std::uint64_t most = 100000000;
+  if (const auto n = o.count("max_connections", 1, most)) {
+    out.max_connections = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto n = o.count("max_pending", 1, most)) {
+    out.max_pending = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto n = o.count("max_requests", 1, most)) {
+    out.max_requests = static_cast<std::uint32_t>(*n);
+  }
+}
+
 void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
   object o(cx, node, label(node, "service", index),
            {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
-            "failover", "outlier_detection", "retries"});
+            "failover", "outlier_detection", "retries", "circuit_breakers"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -139,6 +160,9 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   if (const field* f = o.find("retries")) {
     parse_retries(cx, o.what(), *f, s.retries);
+  }
+  if (const field* f = o.find("circuit_breakers")) {
+    parse_breakers(cx, o.what(), *f, s.circuit_breakers);
   }
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {

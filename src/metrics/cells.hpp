@@ -41,6 +41,7 @@ struct upstream_cell {
   std::atomic<std::uint64_t> connect_failures{0};
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> resets{0};
+  std::array<std::atomic<std::uint64_t>, breaker_count> breaker_overflows{};  // by breaker
 };
 
 struct listener_cell {

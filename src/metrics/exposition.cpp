@@ -172,6 +172,18 @@ void render_upstreams(std::string& out, const collected& c) {
       sample(out, f.name, {{"service", s.service}, {"subset", s.subset}}, s.*(f.value));
     }
   }
+  constexpr std::string_view overflows = "cohort_circuit_breaker_overflows_total";
+  family(out, overflows, "counter",
+         "Requests refused at once because a circuit breaker of the subset was open.");
+  for (const auto& s : c.upstreams) {
+    for (std::size_t b = 0; b < breaker_count; ++b) {
+      sample(out, overflows,
+             {{"service", s.service},
+              {"subset", s.subset},
+              {"breaker", label_of(static_cast<breaker>(b))}},
+             s.breaker_overflows[b]);
+    }
+  }
 }
 
 void render_listeners(std::string& out, const collected& c) {

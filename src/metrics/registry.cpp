@@ -7,6 +7,18 @@
 
 namespace cohort::metrics {
 
+std::string_view label_of(breaker b) {
+  switch (b) {
+    case breaker::max_connections:
+      return "max_connections";
+    case breaker::max_pending:
+      return "max_pending";
+    case breaker::max_requests:
+      return "max_requests";
+  }
+  return "unknown";
+}
+
 std::string_view label_of(decision_reason r) {
   switch (r) {
     case decision_reason::cohort:
@@ -277,6 +289,9 @@ collected registry::collect() const {
         series.connect_failures += c->connect_failures.load(r);
         series.timeouts += c->timeouts.load(r);
         series.resets += c->resets.load(r);
+        for (std::size_t b = 0; b < breaker_count; ++b) {
+          series.breaker_overflows[b] += c->breaker_overflows[b].load(r);
+        }
       }
     }
   }

@@ -8,6 +8,7 @@
 //   reg.worker(i).record({t.request(r, s), t.arm(ro, s), 200, false, ns, in, out, now_s});
 //   window_stats w = reg.query(*reg.find_arm("profile-api", "canary"), 30, now_s);
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -40,6 +41,7 @@ struct collected {
     std::uint64_t connect_failures = 0;
     std::uint64_t timeouts = 0;
     std::uint64_t resets = 0;
+    std::array<std::uint64_t, breaker_count> breaker_overflows{};
   };
   struct listener_series {
     std::string listener;

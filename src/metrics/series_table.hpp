@@ -25,6 +25,11 @@ std::string_view label_of(decision_reason r);
 
 enum class upstream_event : std::uint8_t { connect_failure, timeout, reset };
 
+// The `breaker` label of cohort_circuit_breaker_overflows_total.
+enum class breaker : std::uint8_t { max_connections, max_pending, max_requests };
+inline constexpr std::size_t breaker_count = 3;
+std::string_view label_of(breaker b);
+
 // What a snapshot names, by index (the indexes routing uses).
 struct label_model {
   struct service {

@@ -104,4 +104,10 @@ void shard::record_upstream(series_id id, upstream_event e) {
   }
 }
 
+void shard::record_breaker_overflow(series_id id, breaker b) {
+  if (upstream_cell* c = upstreams_.find(id)) {
+    bump(c->breaker_overflows[static_cast<std::size_t>(b)]);
+  }
+}
+
 }  // namespace cohort::metrics

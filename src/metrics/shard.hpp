@@ -52,6 +52,8 @@ class alignas(64) shard {
   }
 
   void record_upstream(series_id id, upstream_event e);
+  // A request refused by an open circuit breaker of the series' subset.
+  void record_breaker_overflow(series_id id, breaker b);
 
   // cohort_downstream_connections is opened - closed summed over workers, so a
   // connection may close on another worker than the one that accepted it.

@@ -412,6 +412,17 @@ class h1_session final : public drainable {
     worker_.metrics().record_upstream(pub_->series.upstream(d.service, d.subset), event);
   }
 
+  static metrics::breaker to_metrics(upstream::breaker_kind k) {
+    switch (k) {
+      case upstream::breaker_kind::max_connections:
+        return metrics::breaker::max_connections;
+      case upstream::breaker_kind::max_pending:
+        return metrics::breaker::max_pending;
+      default:
+        return metrics::breaker::max_requests;
+    }
+  }
+
   void finish_request() {
     const auto& d = cur_.decision;
     const auto end = std::chrono::steady_clock::now();
@@ -624,6 +635,19 @@ class h1_session final : public drainable {
         }
       }
       const auto now = std::chrono::steady_clock::now();
+      if (err == exchange_error::breaker_open) {
+        // Refused by the gateway itself: no upstream is blamed, nothing is
+        // retried on the subset. A canary or baseline sends the user to stable.
+        worker_.metrics().record_breaker_overflow(pub_->series.upstream(d.service, d.subset),
+                                                  to_metrics(ex->overflow()));
+        if (stable >= 0 && d.failover_from < 0 &&
+            service.failover == config::failover_mode::stable) {
+          fail_over(d, stable);
+          failed = nullptr;
+          continue;
+        }
+        break;
+      }
       if (ex->endpoint() != nullptr) {
         // Outlier detection: gateway errors and 5xx answers count against the endpoint.
         auto* ep = ex->endpoint();
@@ -689,6 +713,12 @@ class h1_session final : public drainable {
     body += "' subset '";
     body += subset.name;
     body += "'";
+    if (err == exchange_error::breaker_open) {
+      body += ": circuit breaker ";
+      body += upstream::to_string(ex.overflow());
+      body += " open\n";
+      return body;
+    }
     if (ex.endpoint() != nullptr) {
       body += " endpoint ";
       body += ex.endpoint()->key;

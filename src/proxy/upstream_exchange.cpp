@@ -14,6 +14,7 @@ constexpr std::size_t max_response_head = 65536;
 unsigned status_for(exchange_error e) {
   switch (e) {
     case exchange_error::no_endpoint:
+    case exchange_error::breaker_open:
       return 503;
     case exchange_error::connect_timeout:
     case exchange_error::response_timeout:
@@ -45,6 +46,8 @@ std::string_view to_string(exchange_error e) {
       return "connection closed before a response";
     case exchange_error::body_failed:
       return "response body failed";
+    case exchange_error::breaker_open:
+      return "circuit breaker open";
   }
   return "error";
 }
@@ -59,7 +62,15 @@ upstream_exchange::~upstream_exchange() {
   drop_connection();
 }
 
+void upstream_exchange::end_request() {
+  if (breaker_ != nullptr) {
+    breaker_->end_request();
+    breaker_ = nullptr;
+  }
+}
+
 void upstream_exchange::drop_connection() {
+  end_request();
   if (counted_outstanding_ && endpoint_ != nullptr) {
     --endpoint_->outstanding;
     counted_outstanding_ = false;
@@ -75,6 +86,14 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   service_ = &snap.services()[service];
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
   try_timeout_ = service_->request_timeout;
+  // Admission first: past max_requests nothing is picked nor connected.
+  if (auto* breaker = worker_.pool().breaker(service, subset); breaker != nullptr) {
+    if (!breaker->try_start_request()) {
+      overflow_ = upstream::breaker_kind::max_requests;
+      co_return exchange_error::breaker_open;
+    }
+    breaker_ = breaker;
+  }
   endpoint_ =
       worker_.pool().pick(service, subset, service_->lb, std::chrono::steady_clock::now(), avoid);
   if (endpoint_ == nullptr) {
@@ -82,8 +101,12 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   }
   ++endpoint_->outstanding;
   counted_outstanding_ = true;
-  auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout);
+  auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
+    if (acquired.overflow != upstream::breaker_kind::none) {
+      overflow_ = acquired.overflow;
+      co_return exchange_error::breaker_open;
+    }
     switch (acquired.failure) {
       case upstream::connect_failure::refused:
         co_return exchange_error::connect_refused;
@@ -103,8 +126,12 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   in_.consume(in_.size());
   received_any_ = false;
-  auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout);
+  auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
+    if (acquired.overflow != upstream::breaker_kind::none) {
+      overflow_ = acquired.overflow;
+      co_return exchange_error::breaker_open;
+    }
     co_return acquired.failure == upstream::connect_failure::timeout
         ? exchange_error::connect_timeout
         : (acquired.failure == upstream::connect_failure::refused ? exchange_error::connect_refused
@@ -237,6 +264,7 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
 }
 
 void upstream_exchange::finish() {
+  end_request();
   if (counted_outstanding_ && endpoint_ != nullptr) {
     --endpoint_->outstanding;
     counted_outstanding_ = false;

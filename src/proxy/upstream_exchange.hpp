@@ -30,6 +30,7 @@ enum class exchange_error : std::uint8_t {
   bad_response,      // 502: unparsable or ambiguous framing
   closed_early,      // 502: closed before a complete response head
   body_failed,       // response body broken mid-way: the client connection is reset
+  breaker_open,      // 503: a circuit breaker of the subset is open (see overflow())
 };
 
 unsigned status_for(exchange_error e);
@@ -93,10 +94,13 @@ class upstream_exchange {
   upstream::endpoint_state* endpoint() { return endpoint_; }
   net::tcp::socket* socket() { return conn_ ? &conn_->socket : nullptr; }
   std::uint64_t bytes_received() const { return bytes_received_; }
+  // The breaker that refused the exchange (breaker_open), else none.
+  upstream::breaker_kind overflow() const { return overflow_; }
 
  private:
   net::awaitable<bool> read_more();
   void drop_connection();
+  void end_request();
 
   worker_context& worker_;
   net::watchdog& dog_;
@@ -112,6 +116,8 @@ class upstream_exchange {
   bool body_done_ = false;
   bool received_any_ = false;
   bool counted_outstanding_ = false;
+  upstream::circuit_breaker* breaker_ = nullptr;  // set while this exchange counts as a request
+  upstream::breaker_kind overflow_ = upstream::breaker_kind::none;
   std::uint64_t bytes_received_ = 0;
 };
 

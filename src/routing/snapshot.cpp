@@ -60,6 +60,7 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     s.failover = sc.failover;
     s.outlier = sc.outlier_detection;
     s.retries = sc.retries;
+    s.breakers = sc.circuit_breakers;
     for (const config::subset_config& ssc : sc.subsets) {
       subset sub;
       sub.name = ssc.name;

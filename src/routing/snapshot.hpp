@@ -49,6 +49,7 @@ struct service {
   config::failover_mode failover = config::failover_mode::stable;
   config::outlier_config outlier;
   config::retry_config retries;
+  config::circuit_breaker_config breakers;
 };
 
 class compiled_route;    // defined in the routing implementation

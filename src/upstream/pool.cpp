@@ -1,5 +1,8 @@
 #include "upstream/pool.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
@@ -10,12 +13,27 @@ namespace cohort::upstream {
 namespace asio = net::asio;
 
 void pool::attach(const routing::snapshot& snap) {
+  // Limits are split over the workers; the worker count cannot change on a reload.
+  const unsigned configured = snap.source().gateway.workers;
+  const unsigned workers =
+      configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
   by_service_.clear();
   by_service_.reserve(snap.services().size());
+  breakers_by_service_.clear();
+  breakers_by_service_.reserve(snap.services().size());
   for (const auto& svc : snap.services()) {
     auto& subsets = by_service_.emplace_back();
     subsets.reserve(svc.subsets.size());
+    auto& breakers = breakers_by_service_.emplace_back();
+    breakers.reserve(svc.subsets.size());
+    const auto limits = per_worker(svc.breakers, workers);
     for (const auto& sub : svc.subsets) {
+      auto& breaker = breakers_[svc.name + "/" + sub.name];
+      if (!breaker) {
+        breaker = std::make_unique<circuit_breaker>();
+      }
+      breaker->set_limits(limits);
+      breakers.push_back(breaker.get());
       auto& eps = subsets.emplace_back();
       eps.reserve(sub.endpoints.size());
       for (const auto& ep : sub.endpoints) {
@@ -93,21 +111,46 @@ bool pool::report(std::size_t service, std::size_t subset, endpoint_state& ep, b
   return true;
 }
 
-awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout) {
+circuit_breaker* pool::breaker(std::size_t service, std::size_t subset) {
+  if (service >= breakers_by_service_.size() || subset >= breakers_by_service_[service].size()) {
+    return nullptr;
+  }
+  return breakers_by_service_[service][subset];
+}
+
+awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout,
+                                        circuit_breaker* breaker) {
   if (!ep.idle.empty()) {
     auto conn = std::move(ep.idle.back());
     ep.idle.pop_back();
     conn->reused = true;
     co_return acquire_result{std::move(conn), connect_failure::none, {}};
   }
-  co_return co_await connect(ep, connect_timeout);
+  co_return co_await connect(ep, connect_timeout, breaker);
 }
 
-awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_timeout) {
+awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_timeout,
+                                        circuit_breaker* breaker) {
   using namespace asio::experimental::awaitable_operators;
   if (!ep.resolved) {
     co_return acquire_result{nullptr, connect_failure::unresolved, {}};
   }
+  if (breaker != nullptr) {
+    if (const auto open = breaker->try_start_connect(); open != breaker_kind::none) {
+      co_return acquire_result{nullptr, connect_failure::none, {}, open};
+    }
+  }
+  // Ends the pending connect on every way out; a connection, once made, is
+  // counted until destroyed.
+  struct pending_guard {
+    circuit_breaker* breaker;
+    bool opened = false;
+    ~pending_guard() {
+      if (breaker != nullptr) {
+        breaker->end_connect(opened);
+      }
+    }
+  } pending{breaker};
   tcp::socket socket(ctx_);
   asio::steady_timer timer(ctx_, connect_timeout);
   auto outcome = co_await (socket.async_connect(ep.address, net::use_nothrow) ||
@@ -123,9 +166,9 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   }
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  co_return acquire_result{std::make_unique<connection>(connection{std::move(socket), &ep, false}),
-                           connect_failure::none,
-                           {}};
+  pending.opened = true;
+  co_return acquire_result{
+      std::make_unique<connection>(std::move(socket), &ep, breaker), connect_failure::none, {}};
 }
 
 void pool::release(std::unique_ptr<connection> conn, bool reusable) {

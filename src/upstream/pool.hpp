@@ -11,6 +11,7 @@
 
 #include "net/asio.hpp"
 #include "routing/snapshot.hpp"
+#include "upstream/circuit_breaker.hpp"
 #include "upstream/outlier.hpp"
 
 namespace cohort::upstream {
@@ -29,15 +30,29 @@ struct endpoint_state {
   // Kept as whole connection objects so that taking one from the pool
   // allocates nothing. Most recently used last.
   std::vector<std::unique_ptr<connection>> idle;
-  outlier_state outlier;          // this worker's view of its health
+  outlier_state outlier;  // this worker's view of its health
 };
 
 // The endpoints of one subset, in snapshot order.
 using subset_endpoints = std::vector<endpoint_state*>;
 
 struct connection {
+  connection(tcp::socket s, endpoint_state* ep, circuit_breaker* b)
+      : socket(std::move(s)), endpoint(ep), breaker(b) {}
+  // Counted open in its subset's breaker from connect to destruction.
+  ~connection() {
+    if (breaker != nullptr) {
+      breaker->connection_closed();
+    }
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
   tcp::socket socket;
   endpoint_state* endpoint = nullptr;
+  // The breaker of the subset that opened it (an endpoint shared by two
+  // subsets keeps counting against the first one).
+  circuit_breaker* breaker = nullptr;
   bool reused = false;  // came from the idle stack: it may have been closed by the peer
 };
 
@@ -47,6 +62,7 @@ struct acquire_result {
   std::unique_ptr<connection> conn;  // null on failure
   connect_failure failure = connect_failure::none;
   error_code ec;
+  breaker_kind overflow = breaker_kind::none;  // a new connection was needed but a breaker is open
 };
 
 class pool {
@@ -71,10 +87,17 @@ class pool {
   bool report(std::size_t service, std::size_t subset, endpoint_state& ep, bool failure,
               steady_time now, const config::outlier_config& policy);
 
-  // An idle connection to ep, or a new one (bounded by connect_timeout).
-  awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout);
+  // The breaker of a subset of the attached snapshot (null when out of
+  // range). It lives as long as the pool, across snapshots.
+  circuit_breaker* breaker(std::size_t service, std::size_t subset);
+
+  // An idle connection to ep, or a new one (bounded by connect_timeout) when
+  // the breaker (may be null) lets one more connect start.
+  awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout,
+                                    circuit_breaker* breaker);
   // A fresh connection, for a retry after a reused one turned out closed.
-  awaitable<acquire_result> connect(endpoint_state& ep, duration connect_timeout);
+  awaitable<acquire_result> connect(endpoint_state& ep, duration connect_timeout,
+                                    circuit_breaker* breaker);
 
   // Gives a connection back after a complete exchange; reusable: keep it idle.
   void release(std::unique_ptr<connection> conn, bool reusable);
@@ -83,8 +106,13 @@ class pool {
 
  private:
   net::asio::io_context& ctx_;
+  // Keyed by "service/subset"; never erased, so connections and exchanges may
+  // keep pointers. Declared before endpoints_: idle connections report to
+  // their breaker when destroyed.
+  std::unordered_map<std::string, std::unique_ptr<circuit_breaker>> breakers_;
   std::unordered_map<std::string, std::unique_ptr<endpoint_state>> endpoints_;
-  std::vector<std::vector<subset_endpoints>> by_service_;  // [service][subset]
+  std::vector<std::vector<subset_endpoints>> by_service_;           // [service][subset]
+  std::vector<std::vector<circuit_breaker*>> breakers_by_service_;  // [service][subset]
   std::uint64_t round_robin_ = 0;
   static constexpr std::size_t max_idle_per_endpoint = 128;
 };

@@ -221,5 +221,116 @@ class FailingCanary(unittest.TestCase):
             self.assertIn(b"no endpoint available", body)
 
 
+def breaker_overflows(gw, service):
+    """cohort_circuit_breaker_overflows_total of a service, summed over its
+    subsets and breakers, read from the admin /metrics."""
+    with urllib.request.urlopen(gw.admin_url("/metrics"), timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("cohort_circuit_breaker_overflows_total{") and \
+                f'service="{service}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class CircuitBreaker(unittest.TestCase):
+    BURST = 40
+
+    def test_overflow_is_a_fast_503_and_other_subsets_stay_fast(self):
+        limited = start_backend(api="v1.0", label="limited", threads=8)
+        other = start_backend(api="v1.0", label="other")
+        self.addCleanup(limited.stop)
+        self.addCleanup(other.stop)
+        # One worker: its share of max_requests is the whole limit.
+        config = {
+            "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+                        "workers": 1},
+            "services": [
+                {"name": "limited-api", "subsets": {"stable": {"endpoints": [limited.address]}},
+                 "request_timeout": "5s", "circuit_breakers": {"max_requests": 4}},
+                {"name": "other-api", "subsets": {"stable": {"endpoints": [other.address]}}},
+            ],
+            "routes": [
+                {"name": "slow", "match": {"path_prefix": "/slow"}, "service": "limited-api"},
+                {"name": "echo", "match": {"path_prefix": "/echo"}, "service": "other-api"},
+            ],
+        }
+        with Gateway(config) as gw:
+            self.assertEqual(http_get(gw.port(), "/echo")[0], 200)
+            self.assertEqual(breaker_overflows(gw, "limited-api"), 0)
+
+            results = []
+            lock = threading.Lock()
+            go = threading.Event()
+
+            def one(i):
+                go.wait()
+                start = time.monotonic()
+                try:
+                    status, _, body = http_get(gw.port(), f"/slow?ms=800&i={i}", timeout=10)
+                except OSError as e:
+                    status, body = 0, repr(e).encode()
+                with lock:
+                    results.append((status, time.monotonic() - start, body))
+
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(self.BURST)]
+            for t in threads:
+                t.start()
+            go.set()
+            # Meanwhile the other service's subset answers at once.
+            time.sleep(0.1)
+            other_latencies = []
+            for _ in range(10):
+                start = time.monotonic()
+                status, _, _ = http_get(gw.port(), "/echo", timeout=5)
+                other_latencies.append(time.monotonic() - start)
+                self.assertEqual(status, 200)
+            for t in threads:
+                t.join(15)
+
+            self.assertEqual(len(results), self.BURST)
+            ok = [r for r in results if r[0] == 200]
+            refused = [r for r in results if r[0] == 503]
+            self.assertEqual(len(ok) + len(refused), self.BURST,
+                             [r[0] for r in results])
+            self.assertGreaterEqual(len(ok), 4)
+            self.assertGreaterEqual(len(refused), self.BURST * 3 // 4)
+            for status, took, body in refused:
+                self.assertLess(took, 0.2, body)
+                self.assertIn(b"service 'limited-api'", body)
+                self.assertIn(b"subset 'stable'", body)
+                self.assertIn(b"max_requests", body)
+            for status, took, _ in ok:
+                self.assertGreaterEqual(took, 0.75)
+            self.assertLess(max(other_latencies), 0.2, other_latencies)
+            self.assertEqual(breaker_overflows(gw, "limited-api"), len(refused))
+            self.assertEqual(breaker_overflows(gw, "other-api"), 0)
+
+    def test_an_open_canary_breaker_fails_the_user_over_to_stable(self):
+        stable = start_backend(api="v1.0", label="v1.0")
+        canary = start_backend(api="v1.1", label="v1.1")
+        self.addCleanup(stable.stop)
+        self.addCleanup(canary.stop)
+        config = make_config(canary.address, stable.address)
+        config["services"][0]["circuit_breakers"] = {"max_requests": 1}
+        config["routes"][0]["match"] = {"path_prefix": "/"}
+        with Gateway(config) as gw:
+            users = canary_users(gw, 2)
+            # One slow request holds the canary's only slot.
+            holder = threading.Thread(target=lambda: http_get(
+                gw.port(), "/slow?ms=800", headers={"X-User-Id": users[0]}, timeout=10))
+            holder.start()
+            time.sleep(0.2)
+            status, headers, _ = http_get(gw.port(), "/profile",
+                                          headers={"X-User-Id": users[1]})
+            holder.join(10)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("X-Backend-Version"), "v1.0")
+            self.assertTrue(headers.get(DECISION_HEADER, "").endswith(
+                ",failover:canary->stable"), headers.get(DECISION_HEADER))
+            self.assertEqual(breaker_overflows(gw, "profile-api"), 1)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -103,5 +103,29 @@ TEST(ResilienceKeys, ErrorsNameThePlace) {
             "'to_stable'?)");
 }
 
+TEST(ResilienceKeys, CircuitBreakersAreOptional) {
+  const auto absent = load_config_text(head, "t.yaml");
+  ASSERT_TRUE(absent.ok());
+  const auto& none = absent.value().services.at(0).circuit_breakers;
+  EXPECT_FALSE(none.max_connections || none.max_pending || none.max_requests);
+
+  const auto loaded = load_config_text(
+      head + "    circuit_breakers: {max_requests: 100, max_pending: 7}\n", "t.yaml");
+  ASSERT_TRUE(loaded.ok());
+  const auto& b = loaded.value().services.at(0).circuit_breakers;
+  EXPECT_EQ(b.max_requests, 100u);
+  EXPECT_EQ(b.max_pending, 7u);
+  EXPECT_FALSE(b.max_connections.has_value());
+}
+
+TEST(ResilienceKeys, CircuitBreakerErrorsNameThePlace) {
+  const auto got = errors(head + "    circuit_breakers: {max_requests: 0, max_conections: 5}\n");
+  ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
+  EXPECT_TRUE(got[0].starts_with("t.yaml:7:") &&
+              got[0].find("circuit_breakers") != std::string::npos)
+      << got[0];
+  EXPECT_TRUE(got[1].find("max_conections") != std::string::npos) << got[1];
+}
+
 }  // namespace
 }  // namespace cohort::config

@@ -206,6 +206,7 @@ TEST(exposition, parses_line_by_line_with_the_contract_names) {
       {"cohort_upstream_connect_failures_total", {"counter", {"service", "subset"}}},
       {"cohort_upstream_timeouts_total", {"counter", {"service", "subset"}}},
       {"cohort_upstream_resets_total", {"counter", {"service", "subset"}}},
+      {"cohort_circuit_breaker_overflows_total", {"counter", {"service", "subset", "breaker"}}},
       {"cohort_downstream_connections", {"gauge", {"listener"}}},
       {"cohort_downstream_connections_accepted_total", {"counter", {"listener"}}},
       {"cohort_request_bytes_total", {"counter", {"route", "service", "subset"}}},
