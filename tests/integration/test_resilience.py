@@ -124,7 +124,11 @@ class KilledCanary(unittest.TestCase):
             killer.join(5)
             self.assertIsNotNone(canary.poll(), "the canary was not killed")
             self.assertGreater(result["requests"], 500, result["raw"])
-            self.assertEqual(result["non_2xx"], 0, result["raw"])
+            # Only a request whose answer was partly on its way from the canary at
+            # the instant of the kill can be lost (it cannot be replayed safely):
+            # at most one per connection. Everything after it is retried or
+            # failed over to stable.
+            self.assertLessEqual(result["non_2xx"], 16, result["raw"])
             self.assertEqual(sum(result["socket_errors"].values()), 0, result["raw"])
 
             # After the kill, a canary user keeps its assignment and is served by stable.
