@@ -526,7 +526,8 @@ nlohmann::json controller::describe(const std::string& name) const {
           {"service", m.cfg.service},
           {"managed", true},
           {"phase", rollout::to_string(rec.current)},
-          {"step", rec.step + 1},
+          // 1-based for people; 0 while no step has been applied yet.
+          {"step", rec.started ? rec.step + 1 : 0},
           {"steps", m.cfg.steps.size()},
           {"weight", format_share(state.weight)},
           {"weight_ratio", state.weight / 10000.0},
