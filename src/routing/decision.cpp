@@ -224,6 +224,20 @@ std::string decision::reason() const {
   return out;
 }
 
+target_shares shares_of(const rollout_state& state, bool has_baseline) {
+  target_shares out;
+  if (state.phase == rollout_state::mode::promoted) {
+    out.canary = full_share;
+  } else if (state.phase == rollout_state::mode::progressing) {
+    out.canary = std::min(state.weight, full_share);
+    if (has_baseline) {
+      out.baseline = std::min<basis_points>(2 * out.canary, full_share) - out.canary;
+    }
+  }
+  out.stable = full_share - out.canary - out.baseline;
+  return out;
+}
+
 decision decide(const request_view& request, const snapshot& snap, std::uint64_t random) {
   decision d;
   field_values fields(request, &snap.fields());

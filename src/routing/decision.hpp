@@ -75,6 +75,17 @@ struct decision {
 
 decision decide(const request_view& request, const snapshot& snap, std::uint64_t random);
 
+// The target shares of a rollout's subsets (basis points, summing to 10000)
+// as decide() splits buckets: canary [0, w), baseline [w, min(2w, 10000)),
+// stable the rest; everything to the canary when promoted, to stable when
+// rolled back. Pins and cohorts are not counted (they depend on traffic).
+struct target_shares {
+  basis_points canary = 0;
+  basis_points baseline = 0;
+  basis_points stable = full_share;
+};
+target_shares shares_of(const rollout_state& state, bool has_baseline);
+
 // The bucket of a user key in a rollout: XXH3_64bits_withSeed(key, seed) % 10000.
 std::uint32_t bucket_of(std::string_view user_key, std::uint64_t seed);
 

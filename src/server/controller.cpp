@@ -8,6 +8,7 @@
 #include "common/monotonic.hpp"
 #include "net/http_client.hpp"
 #include "rollout/rollout_record.hpp"
+#include "routing/decision.hpp"
 
 namespace cohort::server {
 
@@ -98,6 +99,22 @@ nlohmann::json arm_json(const metrics::window_stats& w) {
 }
 
 }  // namespace
+
+metrics::rollout_view rollout_view_of(const config::rollout_config& r,
+                                      const routing::rollout_state& state, std::string phase,
+                                      std::int64_t step) {
+  const auto shares = routing::shares_of(state, !r.baseline.empty());
+  metrics::rollout_view view;
+  view.name = r.name;
+  view.phase = std::move(phase);
+  view.step = step;
+  view.weight_ratio.emplace_back(r.canary, shares.canary / 10000.0);
+  if (!r.baseline.empty()) {
+    view.weight_ratio.emplace_back(r.baseline, shares.baseline / 10000.0);
+  }
+  view.weight_ratio.emplace_back(r.stable, shares.stable / 10000.0);
+  return view;
+}
 
 controller::controller(asio::io_context& ctx, metrics::registry& metrics,
                        std::function<void()> on_routing_change)
@@ -548,19 +565,9 @@ nlohmann::json controller::describe(const std::string& name) const {
 
 void controller::add_metrics(metrics::server_metrics& out) const {
   for (const auto& [name, m] : rollouts_) {
-    const auto state = rollout::to_routing_state(m->record);
-    metrics::rollout_view view;
-    view.name = name;
-    view.phase = std::string(rollout::to_string(m->record.current));
-    view.step = m->record.step;
-    const double w = state.weight / 10000.0;
-    const double b = m->cfg.baseline.empty() ? 0.0 : std::min(w, 1.0 - w);
-    view.weight_ratio.emplace_back(m->cfg.canary, w);
-    if (!m->cfg.baseline.empty()) {
-      view.weight_ratio.emplace_back(m->cfg.baseline, b);
-    }
-    view.weight_ratio.emplace_back(m->cfg.stable, std::max(0.0, 1.0 - w - b));
-    out.rollouts.push_back(std::move(view));
+    out.rollouts.push_back(rollout_view_of(m->cfg, rollout::to_routing_state(m->record),
+                                           std::string(rollout::to_string(m->record.current)),
+                                           m->record.step));
   }
   for (const auto& [labels, count] : checks_) {
     out.analysis_checks.push_back({std::get<0>(labels), std::get<1>(labels), std::get<2>(labels),

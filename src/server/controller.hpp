@@ -27,6 +27,11 @@
 
 namespace cohort::server {
 
+// A rollout's gauges for /metrics: its phase, step and target shares.
+metrics::rollout_view rollout_view_of(const config::rollout_config& r,
+                                      const routing::rollout_state& state, std::string phase,
+                                      std::int64_t step);
+
 class controller {
  public:
   // publish: called with the routing states of all managed rollouts whenever

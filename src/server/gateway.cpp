@@ -12,6 +12,7 @@
 #include "common/monotonic.hpp"
 #include "http/message.hpp"
 #include "net/listener.hpp"
+#include "routing/decision.hpp"
 #include "routing/explain.hpp"
 
 namespace cohort::server {
@@ -31,6 +32,18 @@ struct gateway::worker {
 };
 
 namespace {
+
+// The state a snapshot routes a rollout with: its published state, or the
+// file's starting weight.
+routing::rollout_state effective_state(const routing::snapshot& snap,
+                                       const config::rollout_config& r) {
+  if (auto it = snap.states().find(r.name); it != snap.states().end()) {
+    return it->second;
+  }
+  routing::rollout_state state;
+  state.weight = r.weight;
+  return state;
+}
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -438,17 +451,8 @@ nlohmann::json gateway::stats_sample(std::uint64_t second) {
         canary = w.requests;
       }
     }
-    routing::rollout_state state;
-    state.weight = r.weight;
-    if (auto it = snap->states().find(r.name); it != snap->states().end()) {
-      state = it->second;
-    }
-    double target = state.weight / 10000.0;
-    if (state.phase == routing::rollout_state::mode::rolled_back) {
-      target = 0;
-    } else if (state.phase == routing::rollout_state::mode::promoted) {
-      target = 1;
-    }
+    const double target =
+        routing::shares_of(effective_state(*snap, r), !r.baseline.empty()).canary / 10000.0;
     nlohmann::json entry = {
         {"name", r.name}, {"canary_subset", r.canary}, {"target_share", target}, {"arms", arms}};
     if (total > 0) {
@@ -515,18 +519,8 @@ admin::response gateway::handle_metrics() {
     if (controller_->manages(r.name)) {
       continue;
     }
-    const auto j = rollout_json(*snap, r);
-    metrics::rollout_view view;
-    view.name = r.name;
-    view.phase = "Progressing";
-    const double w = j["weight_ratio"].get<double>();
-    const double baseline = r.baseline.empty() ? 0.0 : w;
-    view.weight_ratio.emplace_back(r.canary, w);
-    if (!r.baseline.empty()) {
-      view.weight_ratio.emplace_back(r.baseline, baseline);
-    }
-    view.weight_ratio.emplace_back(r.stable, std::max(0.0, 1.0 - w - baseline));
-    server.rollouts.push_back(std::move(view));
+    // A fixed split has no controller phase: it is always progressing.
+    server.rollouts.push_back(rollout_view_of(r, effective_state(*snap, r), "Progressing", 0));
   }
   return {200, std::string(metrics::exposition_content_type),
           metrics::render_prometheus(metrics_->collect(), server)};
@@ -643,24 +637,17 @@ admin::response gateway::handle_admin(const admin::request& req) {
 
 nlohmann::json gateway::rollout_json(const routing::snapshot& snap,
                                      const config::rollout_config& r) const {
-  routing::rollout_state state;
-  state.weight = r.weight;
-  if (auto it = snap.states().find(r.name); it != snap.states().end()) {
-    state = it->second;
-  }
+  const auto state = effective_state(snap, r);
   const char* mode = state.phase == routing::rollout_state::mode::promoted      ? "promoted"
                      : state.phase == routing::rollout_state::mode::rolled_back ? "rolled_back"
                                                                                 : "progressing";
-  // The baseline takes [w, 2w) capped at the end of the range: above 50% it
-  // gets what the canary leaves.
-  const basis_points canary = std::min(state.weight, full_share);
-  const basis_points baseline = r.baseline.empty() ? 0 : std::min(canary, full_share - canary);
+  const auto shares = routing::shares_of(state, !r.baseline.empty());
   return {{"name", r.name},
           {"service", r.service},
           {"mode", mode},
           {"weight", format_share(state.weight)},
           {"weight_ratio", state.weight / 10000.0},
-          {"baseline_weight", format_share(baseline)},
+          {"baseline_weight", format_share(shares.baseline)},
           {"joined_cohorts", state.joined_cohorts},
           {"stable", r.stable},
           {"canary", r.canary},

@@ -719,6 +719,16 @@ class WeightApi(unittest.TestCase):
         self.assertEqual(counts["stable"], 0, counts)
         self.assertLessEqual(abs(counts["canary"] / 1000 - 0.60), 0.08, counts)
         self.assertLessEqual(abs(counts["baseline"] / 1000 - 0.40), 0.08, counts)
+        # /metrics reports the same target shares as the API and the router.
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.gw.admin_port}/metrics",
+                                    timeout=5) as r:
+            text = r.read().decode()
+        ratios = {}
+        for line in text.splitlines():
+            if line.startswith(f'cohort_rollout_weight_ratio{{rollout="{ROLLOUT}",'):
+                subset = line.split('subset="', 1)[1].split('"', 1)[0]
+                ratios[subset] = float(line.rsplit(" ", 1)[1])
+        self.assertEqual(ratios, {"canary": 0.6, "baseline": 0.4, "stable": 0.0})
         doc = self.admin.set_weight("20%")
         self.assertEqual((doc["weight"], doc["baseline_weight"]), ("20%", "20%"))
 
