@@ -35,8 +35,8 @@ std::optional<parsed_url> parse_url(std::string_view url) {
   return out;
 }
 
-awaitable<client_response> exchange(asio::io_context& ctx, const client_request& request,
-                                    const parsed_url& url, tcp::socket& socket) {
+awaitable<client_response> exchange(const client_request& request, const parsed_url& url,
+                                    tcp::socket& socket) {
   client_response out;
   auto addr = resolve_host(url.address.host);
   if (!addr) {
@@ -73,7 +73,6 @@ awaitable<client_response> exchange(asio::io_context& ctx, const client_request&
       break;
     }
   }
-  (void)ctx;
   http::response_head rh;
   const auto pr = http::parse_response_head(in, {65536, 200}, request.method == "HEAD", rh);
   if (pr.status != http::parse_status::complete) {
@@ -112,7 +111,7 @@ awaitable<client_response> fetch(asio::io_context& ctx, client_request request) 
   }
   tcp::socket socket(ctx);
   asio::steady_timer timer(ctx, request.timeout);
-  auto result = co_await (exchange(ctx, request, *url, socket) || timer.async_wait(use_nothrow));
+  auto result = co_await (exchange(request, *url, socket) || timer.async_wait(use_nothrow));
   if (result.index() == 1) {
     co_return client_response{
         false,

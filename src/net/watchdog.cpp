@@ -13,7 +13,6 @@ awaitable<void> watchdog::run(std::function<void()> on_expiry) {
     }
     wake_ = deadline_;
     timer_.expires_at(wake_);
-    rearm_ = false;
     co_await timer_.async_wait(use_nothrow);
     wake_ = clock::time_point::max();
   }

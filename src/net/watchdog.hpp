@@ -34,7 +34,6 @@ class watchdog {
     kind_ = kind;
     if (deadline_ < wake_) {
       // The timer sleeps past the new deadline: wake it to re-arm.
-      rearm_ = true;
       timer_.cancel();
     }
   }
@@ -58,7 +57,6 @@ class watchdog {
   clock::time_point wake_ = clock::time_point::max();
   deadline_kind kind_ = deadline_kind::none;
   deadline_kind expired_ = deadline_kind::none;
-  bool rearm_ = false;
   bool stopped_ = false;
 };
 
