@@ -30,6 +30,24 @@ std::string summarize(const sequential_record& r) {
   return buf;
 }
 
+// Ville's inequality: rejecting once the e-value reaches 1/alpha keeps the
+// chance of ever rejecting a healthy canary at most alpha.
+bool crossed(const odds_ratio_mixture& mixture, double alpha) {
+  return mixture.log_evidence() >= -std::log(alpha);
+}
+
+// The evidence half of a record, the same for every test built on a mixture.
+void add_evidence(sequential_record& r, const odds_ratio_mixture& mixture, double alpha,
+                  std::uint64_t rejected_at) {
+  r.log_e_value = mixture.log_evidence();
+  r.e_value = bounded_exp(r.log_e_value);
+  r.threshold = 1.0 / alpha;
+  r.odds_ratio = mixture.best_odds_ratio();
+  r.rejected = rejected_at > 0;
+  r.rejected_at = rejected_at;
+  r.summary = summarize(r);
+}
+
 }  // namespace
 
 // ---- errors ----------------------------------------------------------------
@@ -46,7 +64,7 @@ void error_test::update(const arm_counts& canary, const arm_counts& baseline) {
   baseline_.errors += baseline.errors;
   mixture_.observe(canary.requests, baseline.requests, std::min(canary.errors, canary.requests),
                    std::min(baseline.errors, baseline.requests));
-  if (rejected_at_ == 0 && mixture_.log_evidence() >= -std::log(alpha_)) {
+  if (rejected_at_ == 0 && crossed(mixture_, alpha_)) {
     rejected_at_ = seconds_;
   }
 }
@@ -63,13 +81,7 @@ sequential_record error_test::record() const {
   r.baseline_requests = baseline_.requests;
   r.canary_events = canary_.errors;
   r.baseline_events = baseline_.errors;
-  r.log_e_value = mixture_.log_evidence();
-  r.e_value = evidence();
-  r.threshold = 1.0 / alpha_;
-  r.odds_ratio = mixture_.best_odds_ratio();
-  r.rejected = rejected();
-  r.rejected_at = rejected_at_;
-  r.summary = summarize(r);
+  add_evidence(r, mixture_, alpha_, rejected_at_);
   return r;
 }
 
@@ -154,7 +166,7 @@ bool latency_test::update(const histogram& canary, const histogram& baseline) {
     baseline_history_[i] += baseline.counts[i];
   }
   history_total_ += run_b;
-  if (rejected_at_ == 0 && mixture_.log_evidence() >= -std::log(alpha_)) {
+  if (rejected_at_ == 0 && crossed(mixture_, alpha_)) {
     rejected_at_ = seconds_;
   }
   return true;
@@ -176,14 +188,8 @@ sequential_record latency_test::record() const {
       r.baseline_events = s.baseline_exceed;
     }
   }
-  r.log_e_value = mixture_.log_evidence();
-  r.e_value = evidence();
-  r.threshold = 1.0 / alpha_;
-  r.odds_ratio = mixture_.best_odds_ratio();
-  r.rejected = rejected();
-  r.rejected_at = rejected_at_;
   r.stages = stages_;
-  r.summary = summarize(r);
+  add_evidence(r, mixture_, alpha_, rejected_at_);
   return r;
 }
 
