@@ -1,2 +1,3 @@
-// Compiles Asio's implementation once for the whole program.
+// Compiles Asio's implementation (and its TLS layer) once for the whole program.
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>

@@ -36,17 +36,17 @@ enum class send_outcome { ok, client_failed, upstream_failed, bad_body, too_larg
 
 class h1_session final : public drainable {
  public:
-  h1_session(net::tcp::socket socket, worker_context& worker, const listener_info& listener)
-      : client_(std::move(socket)),
+  h1_session(net::duplex stream, worker_context& worker, const listener_info& listener)
+      : client_(std::move(stream)),
         worker_(worker),
         listener_(listener),
         dog_(worker.io()),
         in_(&worker.blocks()) {
     exchange_storage_.in.set_pool(&worker.blocks());
     error_code ec;
-    const auto peer = client_.remote_endpoint(ec);
+    const auto peer = client_.socket().remote_endpoint(ec);
     client_ip_ = ec ? std::string("unknown") : peer.address().to_string();
-    client_.set_option(net::tcp::no_delay(true), ec);
+    client_.socket().set_option(net::tcp::no_delay(true), ec);
     worker_.add_connection(this);
     worker_.metrics().connection_opened(listener_.metrics_id);
   }
@@ -62,17 +62,15 @@ class h1_session final : public drainable {
 
   void on_drain() override {
     if (idle_) {
-      error_code ec;
-      client_.cancel(ec);
+      client_.cancel();
     }
   }
 
  private:
   void cancel_all() {
-    error_code ec;
-    client_.cancel(ec);
-    if (exchange_ != nullptr && exchange_->socket() != nullptr) {
-      exchange_->socket()->cancel(ec);
+    client_.cancel();
+    if (exchange_ != nullptr && exchange_->stream() != nullptr) {
+      exchange_->stream()->cancel();
     }
   }
 
@@ -101,9 +99,7 @@ class h1_session final : public drainable {
         break;
       }
     }
-    error_code ec;
-    client_.shutdown(net::tcp::socket::shutdown_both, ec);
-    client_.close(ec);
+    client_.close();
     dog_.stop();
   }
 
@@ -130,11 +126,13 @@ class h1_session final : public drainable {
           co_return head_outcome::closed;
         }
         // Idle between requests: hold no buffer while waiting for the next one.
-        in_.release();
         exchange_storage_.in.release();
-        const auto [wec] = co_await client_.async_wait(net::tcp::socket::wait_read, use_nothrow);
-        if (wec) {
-          co_return head_outcome::closed;
+        if (client_.can_wait_idle()) {
+          in_.release();
+          const auto [wec] = co_await client_.wait_readable();
+          if (wec) {
+            co_return head_outcome::closed;
+          }
         }
       }
       char* p = in_.prepare(read_chunk, lim.max_header_bytes + read_chunk);
@@ -142,8 +140,7 @@ class h1_session final : public drainable {
         pr.error = http::parse_error::head_too_large;
         co_return head_outcome::parse_error;
       }
-      const auto [ec, n] =
-          co_await client_.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
+      const auto [ec, n] = co_await client_.read_some(asio::buffer(p, in_.writable()));
       if (ec || n == 0) {
         if (dog_.expired() == deadline_kind::header) {
           co_return head_outcome::timeout;
@@ -161,7 +158,7 @@ class h1_session final : public drainable {
 
   awaitable<bool> write_client(std::span<const asio::const_buffer> buffers) {
     dog_.arm(limits().idle_timeout, deadline_kind::client_io);
-    const auto [ec, n] = co_await asio::async_write(client_, buffers, use_nothrow);
+    const auto [ec, n] = co_await client_.write(buffers);
     bytes_written_ += n;
     co_return !ec;
   }
@@ -209,13 +206,12 @@ class h1_session final : public drainable {
     if (!co_await write_client(out_)) {
       co_return;
     }
-    error_code ec;
-    client_.shutdown(net::tcp::socket::shutdown_send, ec);
+    client_.shutdown_send();
     dog_.arm(duration{1000}, deadline_kind::client_io);
     std::array<char, 4096> sink;
     std::size_t drained = 0;
     while (drained < 1024 * 1024) {
-      const auto [rec, n] = co_await client_.async_read_some(asio::buffer(sink), use_nothrow);
+      const auto [rec, n] = co_await client_.read_some(asio::buffer(sink));
       if (rec || n == 0) {
         break;
       }
@@ -226,8 +222,7 @@ class h1_session final : public drainable {
   awaitable<bool> read_client_more() {
     dog_.arm(limits().idle_timeout, deadline_kind::client_io);
     char* p = in_.prepare(read_chunk, std::max<std::size_t>(in_.capacity(), 4 * read_chunk));
-    const auto [ec, n] =
-        co_await client_.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
+    const auto [ec, n] = co_await client_.read_some(asio::buffer(p, in_.writable()));
     if (ec || n == 0) {
       co_return false;
     }
@@ -825,7 +820,7 @@ class h1_session final : public drainable {
     co_return keep_alive;
   }
 
-  net::tcp::socket client_;
+  net::duplex client_;
   worker_context& worker_;
   const listener_info& listener_;
   net::watchdog dog_;
@@ -861,9 +856,9 @@ class h1_session final : public drainable {
 
 }  // namespace
 
-awaitable<void> serve_h1(net::tcp::socket socket, worker_context& worker,
+awaitable<void> serve_h1(net::duplex stream, worker_context& worker,
                          const listener_info& listener) {
-  h1_session session(std::move(socket), worker, listener);
+  h1_session session(std::move(stream), worker, listener);
   co_await session.run();
 }
 

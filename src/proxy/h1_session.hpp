@@ -6,6 +6,7 @@
 
 #include "metrics/shard.hpp"
 #include "net/asio.hpp"
+#include "net/duplex.hpp"
 #include "proxy/worker_context.hpp"
 
 namespace cohort::proxy {
@@ -16,9 +17,9 @@ struct listener_info {
   metrics::listener_id metrics_id = 0;
 };
 
-// Serves the connection until it closes. The socket is taken by value so it
-// lives in the coroutine frame.
-net::awaitable<void> serve_h1(net::tcp::socket socket, worker_context& worker,
+// Serves the connection until it closes (TLS, if any, already handshaken). The
+// stream is taken by value so it lives in the coroutine frame.
+net::awaitable<void> serve_h1(net::duplex stream, worker_context& worker,
                               const listener_info& listener);
 
 }  // namespace cohort::proxy

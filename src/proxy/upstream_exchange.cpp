@@ -143,7 +143,7 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
 
 net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {
   dog_.arm(try_timeout_, deadline_kind::upstream_io);
-  const auto [ec, n] = co_await asio::async_write(conn_->socket, buffers, use_nothrow);
+  const auto [ec, n] = co_await conn_->stream.write(buffers);
   (void)n;
   co_return !ec;
 }
@@ -153,8 +153,7 @@ net::awaitable<bool> upstream_exchange::read_more() {
   if (in_.writable() == 0) {
     co_return false;
   }
-  const auto [ec, n] =
-      co_await conn_->socket.async_read_some(asio::buffer(p, in_.writable()), use_nothrow);
+  const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(p, in_.writable()));
   if (ec || n == 0) {
     co_return false;
   }

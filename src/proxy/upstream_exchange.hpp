@@ -92,7 +92,7 @@ class upstream_exchange {
 
   const upstream::endpoint_state* endpoint() const { return endpoint_; }
   upstream::endpoint_state* endpoint() { return endpoint_; }
-  net::tcp::socket* socket() { return conn_ ? &conn_->socket : nullptr; }
+  net::duplex* stream() { return conn_ ? &conn_->stream : nullptr; }
   std::uint64_t bytes_received() const { return bytes_received_; }
   // The breaker that refused the exchange (breaker_open), else none.
   upstream::breaker_kind overflow() const { return overflow_; }

@@ -77,7 +77,7 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(context.io(), proxy::serve_h1(std::move(socket), context, listener),
+    asio::co_spawn(context.io(), proxy::serve_h1(net::duplex(std::move(socket)), context, listener),
                    [](const std::exception_ptr& e) {
                      if (e) {
                        try {

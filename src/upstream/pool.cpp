@@ -168,7 +168,9 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   socket.set_option(tcp::no_delay(true), ignored);
   pending.opened = true;
   co_return acquire_result{
-      std::make_unique<connection>(std::move(socket), &ep, breaker), connect_failure::none, {}};
+      std::make_unique<connection>(net::duplex(std::move(socket)), &ep, breaker),
+      connect_failure::none,
+      {}};
 }
 
 void pool::release(std::unique_ptr<connection> conn, bool reusable) {
@@ -176,12 +178,11 @@ void pool::release(std::unique_ptr<connection> conn, bool reusable) {
     return;
   }
   auto& ep = *conn->endpoint;
-  if (reusable && conn->socket.is_open() && ep.idle.size() < max_idle_per_endpoint) {
+  if (reusable && conn->stream.is_open() && ep.idle.size() < max_idle_per_endpoint) {
     ep.idle.push_back(std::move(conn));
     return;
   }
-  error_code ignored;
-  conn->socket.close(ignored);
+  conn->stream.close();
 }
 
 std::size_t pool::idle_count() const {

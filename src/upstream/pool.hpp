@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/asio.hpp"
+#include "net/duplex.hpp"
 #include "routing/snapshot.hpp"
 #include "upstream/circuit_breaker.hpp"
 #include "upstream/outlier.hpp"
@@ -37,8 +38,8 @@ struct endpoint_state {
 using subset_endpoints = std::vector<endpoint_state*>;
 
 struct connection {
-  connection(tcp::socket s, endpoint_state* ep, circuit_breaker* b)
-      : socket(std::move(s)), endpoint(ep), breaker(b) {}
+  connection(net::duplex s, endpoint_state* ep, circuit_breaker* b)
+      : stream(std::move(s)), endpoint(ep), breaker(b) {}
   // Counted open in its subset's breaker from connect to destruction.
   ~connection() {
     if (breaker != nullptr) {
@@ -48,7 +49,7 @@ struct connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  tcp::socket socket;
+  net::duplex stream;
   endpoint_state* endpoint = nullptr;
   // The breaker of the subset that opened it (an endpoint shared by two
   // subsets keeps counting against the first one).
