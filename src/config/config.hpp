@@ -56,12 +56,21 @@ struct access_log_config {
   double sample_ratio = 0.01;  // with mode sampled: "1%"
 };
 
+// WebSocket tunnels (HTTP/1.1 Upgrade), after the upstream's 101.
+struct websocket_config {
+  duration idle_timeout = 10min;  // no byte either way for this long: the tunnel is closed
+  // A tunnel whose user a rollback moves to stable is closed this long after
+  // the rollback is published (0: at once).
+  duration rollback_grace = 5s;
+};
+
 struct gateway_config {
   std::vector<listener_config> listeners;
   unsigned workers = 0;         // 0: auto, one per core
   std::string decision_header;  // empty: off
   limits_config limits;
   access_log_config access_log;
+  websocket_config websocket;
 };
 
 struct admin_config {

@@ -100,6 +100,25 @@ void parse_access_log(context& cx, const field& f, access_log_config& out) {
   }
 }
 
+void parse_websocket(context& cx, const field& f, websocket_config& out) {
+  object o(cx, f, "gateway websocket", {"idle_timeout", "rollback_grace"});
+  o.check_keys();
+  if (const auto d = o.positive_duration("idle_timeout")) {
+    out.idle_timeout = *d;
+  }
+  if (const field* grace = o.find("rollback_grace")) {
+    // 0 is allowed here: close at once.
+    const auto text = grace->value.IsScalar() ? grace->value.Scalar() : std::string();
+    if (text == "0") {
+      out.rollback_grace = duration{0};
+    } else if (const auto d = parse_duration(text)) {
+      out.rollback_grace = *d;
+    } else {
+      o.error(*grace, "rollback_grace '" + text + "' is not a duration (like 0s, 500ms, 5s)");
+    }
+  }
+}
+
 bool is_loopback(const std::string& host) {
   if (host == "localhost" || host == "::1") {
     return true;
@@ -125,7 +144,8 @@ bool is_loopback(const std::string& host) {
 }  // namespace
 
 void parse_gateway(context& cx, const field& f, gateway_config& out) {
-  object o(cx, f, "gateway", {"listeners", "workers", "decision_header", "limits", "access_log"});
+  object o(cx, f, "gateway",
+           {"listeners", "workers", "decision_header", "limits", "access_log", "websocket"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -161,6 +181,9 @@ void parse_gateway(context& cx, const field& f, gateway_config& out) {
   }
   if (const field* access_log = o.find("access_log")) {
     parse_access_log(cx, *access_log, out.access_log);
+  }
+  if (const field* websocket = o.find("websocket")) {
+    parse_websocket(cx, *websocket, out.websocket);
   }
 }
 
