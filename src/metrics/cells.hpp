@@ -42,6 +42,9 @@ struct upstream_cell {
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> resets{0};
   std::array<std::atomic<std::uint64_t>, breaker_count> breaker_overflows{};  // by breaker
+  // WebSocket tunnels; the gauge is opened - closed.
+  std::atomic<std::uint64_t> tunnels_opened{0};
+  std::atomic<std::uint64_t> tunnels_closed{0};
 };
 
 struct listener_cell {

@@ -184,6 +184,12 @@ void render_upstreams(std::string& out, const collected& c) {
              s.breaker_overflows[b]);
     }
   }
+  family(out, "cohort_tunnels_open", "gauge",
+         "WebSocket tunnels open now, by the subset they were routed to.");
+  for (const auto& s : c.upstreams) {
+    sample(out, "cohort_tunnels_open", {{"service", s.service}, {"subset", s.subset}},
+           s.tunnels_open);
+  }
 }
 
 void render_listeners(std::string& out, const collected& c) {

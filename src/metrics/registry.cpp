@@ -284,8 +284,13 @@ collected registry::collect() const {
     auto& series = out.upstreams[id];
     series.service = upstreams_.by_id[id][0];
     series.subset = upstreams_.by_id[id][1];
+    std::uint64_t tunnels_opened = 0;
+    std::uint64_t tunnels_closed = 0;
     for (const auto& s : shards_) {
       if (const upstream_cell* c = s->upstreams_.find(static_cast<series_id>(id))) {
+        // Closed first: read after its open, a close is never counted without it.
+        tunnels_closed += c->tunnels_closed.load(r);
+        tunnels_opened += c->tunnels_opened.load(r);
         series.connect_failures += c->connect_failures.load(r);
         series.timeouts += c->timeouts.load(r);
         series.resets += c->resets.load(r);
@@ -294,6 +299,7 @@ collected registry::collect() const {
         }
       }
     }
+    series.tunnels_open = tunnels_closed > tunnels_opened ? 0 : tunnels_opened - tunnels_closed;
   }
 
   out.listeners.resize(listeners_.by_id.size());

@@ -42,6 +42,7 @@ struct collected {
     std::uint64_t timeouts = 0;
     std::uint64_t resets = 0;
     std::array<std::uint64_t, breaker_count> breaker_overflows{};
+    std::uint64_t tunnels_open = 0;
   };
   struct listener_series {
     std::string listener;

@@ -55,6 +55,19 @@ class alignas(64) shard {
   // A request refused by an open circuit breaker of the series' subset.
   void record_breaker_overflow(series_id id, breaker b);
 
+  // cohort_tunnels_open{service,subset}: a tunnel counts from its 101 to its
+  // close, under the series (table.upstream) it opened with.
+  void tunnel_opened(series_id id) {
+    if (upstream_cell* c = upstreams_.find(id)) {
+      bump(c->tunnels_opened);
+    }
+  }
+  void tunnel_closed(series_id id) {
+    if (upstream_cell* c = upstreams_.find(id)) {
+      bump(c->tunnels_closed);
+    }
+  }
+
   // cohort_downstream_connections is opened - closed summed over workers, so a
   // connection may close on another worker than the one that accepted it.
   void connection_opened(listener_id id) {

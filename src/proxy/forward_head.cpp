@@ -75,6 +75,23 @@ bool has_connection_header(const std::vector<http::header>& headers) {
 
 }  // namespace
 
+bool is_websocket_upgrade(const http::request_head& req) {
+  if (!req.upgrade || req.method != "GET") {
+    return false;
+  }
+  bool websocket = false;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "upgrade")) {
+      for_each_token(h.value, [&](std::string_view token) {
+        // A protocol may carry a version ("websocket/13" is not registered, but tolerated).
+        const auto name = token.substr(0, token.find('/'));
+        websocket = websocket || iequals(name, "websocket");
+      });
+    }
+  }
+  return websocket;
+}
+
 bool is_hop_by_hop(std::string_view name) {
   // By length first: most fields are rejected without comparing a byte.
   switch (name.size()) {
@@ -122,8 +139,9 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   std::string_view forwarded_for_first;
   bool forwarded_for_many = false;
   for (const auto& h : req.headers) {
-    if (is_hop_by_hop(h.name) ||
-        (check_nominated && nominated_by_connection(req.headers, h.name))) {
+    const bool kept_upgrade = opts.upgrade && iequals(h.name, "upgrade");
+    if (!kept_upgrade && (is_hop_by_hop(h.name) ||
+                          (check_nominated && nominated_by_connection(req.headers, h.name)))) {
       continue;
     }
     if (iequals(h.name, "x-forwarded-for")) {
@@ -170,6 +188,9 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   if (!opts.traceparent.empty()) {
     append_field(out, "traceparent", opts.traceparent);
   }
+  if (opts.upgrade) {
+    out.append("Connection: upgrade\r\n");
+  }
   switch (req.framing) {
     case http::body_framing::content_length:
       out.append("Content-Length: ");
@@ -195,8 +216,9 @@ void append_downstream_response_head(std::string& out, const http::response_head
   out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
   out.append("\r\n");
   for (const auto& h : resp.headers) {
-    if (is_hop_by_hop(h.name) ||
-        (check_nominated && nominated_by_connection(resp.headers, h.name))) {
+    const bool kept_upgrade = opts.upgrade && iequals(h.name, "upgrade");
+    if (!kept_upgrade && (is_hop_by_hop(h.name) ||
+                          (check_nominated && nominated_by_connection(resp.headers, h.name)))) {
       continue;
     }
     append_field(out, h.name, h.value);
@@ -230,7 +252,9 @@ void append_downstream_response_head(std::string& out, const http::response_head
     case downstream_body::until_close:
       break;
   }
-  if (opts.close) {
+  if (opts.upgrade) {
+    out.append("Connection: upgrade\r\n");
+  } else if (opts.close) {
     out.append("Connection: close\r\n");
   } else if (opts.client_http10) {
     out.append("Connection: keep-alive\r\n");

@@ -20,7 +20,14 @@ struct upstream_request_options {
   std::string_view proto = "http";  // X-Forwarded-Proto
   std::string_view fallback_host;   // Host to send when the client sent none (HTTP/1.0)
   std::string_view traceparent;     // when non-empty, replaces/sets the traceparent header
+  // A WebSocket handshake: the client's Upgrade field is kept and
+  // "Connection: upgrade" sent (both are hop-by-hop and dropped otherwise).
+  bool upgrade = false;
 };
+
+// A request that asks to switch this connection to WebSocket (RFC 6455 4.1):
+// GET, "Connection: upgrade" and "websocket" among the Upgrade field's protocols.
+bool is_websocket_upgrade(const http::request_head& req);
 
 // Appends the head to send to an HTTP/1.1 upstream. The body framing follows
 // the request: Content-Length as received, or chunked.
@@ -42,6 +49,10 @@ struct downstream_response_options {
   std::string_view decision_header;  // name; empty: none
   std::string_view decision_value;
   std::string_view set_cookie;  // a full Set-Cookie value; empty: none
+  // A 101 Switching Protocols: the Upgrade field is kept, "Connection:
+  // upgrade" sent, and no framing field written (the bytes that follow are
+  // the new protocol's).
+  bool upgrade = false;
 };
 
 // Appends the head to send to the client for an upstream response.

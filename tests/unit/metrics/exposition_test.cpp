@@ -145,6 +145,8 @@ std::string render_example() {
   reg.worker(1).record_request(t.request(-1, 0), 404, 100'000, 1, 1);
   reg.worker(1).record_upstream(t.upstream(0, 2), upstream_event::reset);
   reg.worker(0).connection_opened(pub);
+  reg.worker(0).tunnel_opened(t.upstream(0, 2));
+  reg.worker(1).tunnel_opened(t.upstream(0, 2));
 
   server_metrics server;
   server.rollouts.push_back(
@@ -153,6 +155,16 @@ std::string render_example() {
   server.analysis_checks.push_back({"profile-api", "latency-p99", "nodata", 1});
   server.reloads_ok = 3;
   return render_prometheus(reg.collect(), server);
+}
+
+TEST(exposition, tunnels_open_per_subset) {
+  const std::string text = render_example();
+  EXPECT_NE(text.find("# TYPE cohort_tunnels_open gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("cohort_tunnels_open{service=\"profile-api\",subset=\"canary\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("cohort_tunnels_open{service=\"profile-api\",subset=\"stable\"} 0\n"),
+            std::string::npos);
 }
 
 TEST(exposition, parses_line_by_line_with_the_contract_names) {
@@ -207,6 +219,7 @@ TEST(exposition, parses_line_by_line_with_the_contract_names) {
       {"cohort_upstream_timeouts_total", {"counter", {"service", "subset"}}},
       {"cohort_upstream_resets_total", {"counter", {"service", "subset"}}},
       {"cohort_circuit_breaker_overflows_total", {"counter", {"service", "subset", "breaker"}}},
+      {"cohort_tunnels_open", {"gauge", {"service", "subset"}}},
       {"cohort_downstream_connections", {"gauge", {"listener"}}},
       {"cohort_downstream_connections_accepted_total", {"counter", {"listener"}}},
       {"cohort_request_bytes_total", {"counter", {"route", "service", "subset"}}},

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "metrics/registry.hpp"
@@ -53,6 +54,31 @@ TEST(registry, reinterning_keeps_ids_and_adds_new_series) {
   EXPECT_EQ(b.arm(0, 1), a.arm(0, 1));
   EXPECT_EQ(*reg.find_arm("profile-api", "canary"), a.arm(0, 2));
   EXPECT_FALSE(reg.find_arm("profile-api", "nope").has_value());
+}
+
+TEST(registry, tunnels_open_is_opened_minus_closed_over_workers) {
+  registry reg(2);
+  const series_table t = reg.intern(testing::example_model());
+  // Two canary tunnels on worker 0, one closed; one stable tunnel on worker 1.
+  reg.worker(0).tunnel_opened(t.upstream(0, 2));
+  reg.worker(0).tunnel_opened(t.upstream(0, 2));
+  reg.worker(0).tunnel_closed(t.upstream(0, 2));
+  reg.worker(1).tunnel_opened(t.upstream(0, 0));
+  reg.worker(1).tunnel_opened(no_series);  // ignored, like every refused id
+  std::map<std::string, std::uint64_t> open;
+  for (const auto& u : reg.collect().upstreams) {
+    if (u.service == "profile-api") {
+      open[u.subset] = u.tunnels_open;
+    }
+  }
+  EXPECT_EQ(open["canary"], 1u);
+  EXPECT_EQ(open["stable"], 1u);
+  EXPECT_EQ(open["baseline"], 0u);
+  reg.worker(1).tunnel_closed(t.upstream(0, 0));
+  reg.worker(0).tunnel_closed(t.upstream(0, 2));
+  for (const auto& u : reg.collect().upstreams) {
+    EXPECT_EQ(u.tunnels_open, 0u) << u.service << "/" << u.subset;
+  }
 }
 
 TEST(registry, collect_merges_workers) {
