@@ -18,6 +18,8 @@ std::string_view path_label_name(path_label p) {
       return "/stream";
     case path_label::slow:
       return "/slow";
+    case path_label::ws:
+      return "/ws";
     case path_label::other:
     case path_label::count_:
       break;
@@ -46,6 +48,9 @@ path_label classify_path(std::string_view path) {
   }
   if (path == "/slow") {
     return path_label::slow;
+  }
+  if (path == "/ws") {
+    return path_label::ws;
   }
   return path_label::other;
 }

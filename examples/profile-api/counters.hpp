@@ -20,6 +20,7 @@ enum class path_label : std::uint8_t {
   upload,
   stream,
   slow,
+  ws,  // the WebSocket echo, counted once per handshake (101)
   other,
   count_
 };

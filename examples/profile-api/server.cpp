@@ -19,6 +19,7 @@
 #include "bodies.hpp"
 #include "counters.hpp"
 #include "fnv1a.hpp"
+#include "websocket_echo.hpp"
 
 namespace cohort::profile_api {
 
@@ -110,6 +111,16 @@ class session {
       auto& req = parser.get();
       keep_alive_ = req.keep_alive();
       version_ = req.version();
+
+      if (classify_path(path_of(sv(req.target()))) == path_label::ws) {
+        // The connection becomes the WebSocket (or gets the handshake's
+        // error answer). A client sends nothing before the 101, so nothing
+        // read past the head is lost.
+        http::request<http::string_body> upgrade{req.base()};
+        co_await serve_websocket(std::move(stream_), std::move(upgrade), state_->opts.version_label,
+                                 state_->stats);
+        co_return;
+      }
 
       if (!parser.is_done() && beast::iequals(req[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, version_};
@@ -268,6 +279,7 @@ class session {
         body += '}';
         co_return co_await send_json(label, http::status::ok, std::move(body), head);
       }
+      case path_label::ws:  // handled before the body is read
       case path_label::other:
       case path_label::count_:
         break;

@@ -12,6 +12,7 @@
 #include "proxy/attempts.hpp"
 #include "proxy/forward_head.hpp"
 #include "proxy/request_scope.hpp"
+#include "proxy/tunnel.hpp"
 #include "proxy/upstream_exchange.hpp"
 #include "routing/compiled.hpp"
 #include "routing/decision.hpp"
@@ -62,6 +63,9 @@ class h1_session final : public drainable {
   void on_drain() override {
     if (idle_) {
       client_.cancel();
+    }
+    if (tunnel_ != nullptr) {
+      tunnel_->close_after(duration{0});
     }
   }
 
@@ -246,8 +250,9 @@ class h1_session final : public drainable {
         }
       }
       s.scope_.upstream = ex.endpoint()->key;
-      const upstream_request_options opts{s.client_ip_, s.listener_.proto, s.scope_.upstream,
-                                          s.scope_.trace.traceparent()};
+      upstream_request_options opts{s.client_ip_, s.listener_.proto, s.scope_.upstream,
+                                    s.scope_.trace.traceparent()};
+      opts.upgrade = s.websocket_;
       ex.set_request(s.req_, opts);
       if (!head_consumed_) {
         head_consumed_ = true;
@@ -344,11 +349,15 @@ class h1_session final : public drainable {
     }
     scope_.begin(worker_, *pub_, req_, client_ip_, head_size);
     written_before_ = bytes_written_;
+    websocket_ = is_websocket_upgrade(req_);
+    scope_finished_ = false;
     ++worker_.active_requests();
     const bool keep_going = co_await forward(head_size);
     --worker_.active_requests();
-    scope_.bytes_out = bytes_written_ - written_before_;
-    scope_.finish(worker_, *pub_, log_line_);
+    if (!scope_finished_) {
+      scope_.bytes_out = bytes_written_ - written_before_;
+      scope_.finish(worker_, *pub_, log_line_);
+    }
     co_return keep_going;
   }
 
@@ -415,6 +424,9 @@ class h1_session final : public drainable {
                                  bool head_request, bool client10, bool keep_alive) {
     const auto& rh = ex.head();
     scope_.status = rh.status;
+    if (rh.status == 101) {
+      co_return co_await tunnel_through(ex, d);
+    }
     const auto& gateway = snap_->source().gateway;
     downstream_response_options opts;
     if (head_request || rh.framing == http::body_framing::none) {
@@ -486,6 +498,55 @@ class h1_session final : public drainable {
     co_return keep_alive;
   }
 
+  // The upstream switched to WebSocket: relay its 101, then carry bytes both
+  // ways until either side closes. The connection ends with the tunnel, and
+  // the upstream connection never returns to the pool.
+  awaitable<bool> tunnel_through(upstream_exchange& ex, const routing::decision& d) {
+    const auto& gateway = snap_->source().gateway;
+    if (!websocket_) {
+      // Only a WebSocket upgrade is passed on: an upstream that switches
+      // anything else was never asked to.
+      co_await respond_decided(502, "cohort: upstream switched protocols unasked\n", true);
+      co_return false;
+    }
+    downstream_response_options opts;
+    opts.upgrade = true;
+    std::array<char, 192> reason;
+    if (!gateway.decision_header.empty()) {
+      opts.decision_header = gateway.decision_header;
+      opts.decision_value = {reason.data(), d.format_reason(reason.data(), reason.size())};
+    }
+    out_.clear();
+    append_downstream_response_head(out_, ex.head(), opts);
+    if (!co_await write_client(out_)) {
+      co_return false;
+    }
+    // Accounted at the handshake: a tunnel's lifetime is not a request latency.
+    scope_.bytes_out = bytes_written_ - written_before_;
+    scope_.finish(worker_, *pub_, log_line_);
+    scope_finished_ = true;
+
+    dog_.disarm();  // the tunnel keeps its own time
+    tunnel t(worker_.io(), client_, *ex.stream(), gateway.websocket.idle_timeout);
+    const auto series = pub_->series.upstream(d.service, d.subset);
+    worker_.metrics().tunnel_opened(series);
+    tunnel_ = &t;
+    // Checked against the worker's newest snapshot: a rollback published
+    // while the handshake was under way closes this tunnel too.
+    const auto& newest = worker_.snapshot();
+    worker_.tunnels().add(t, identity_of(d, *snap_), *newest,
+                          newest->source().gateway.websocket.rollback_grace);
+    if (worker_.draining()) {
+      t.close_after(duration{0});
+    }
+    co_await t.run(in_.readable(), exchange_storage_.in.readable());
+    tunnel_ = nullptr;
+    worker_.tunnels().remove(t);
+    worker_.metrics().tunnel_closed(series);
+    in_.consume(in_.size());
+    co_return false;
+  }
+
   net::duplex client_;
   worker_context& worker_;
   const listener_info& listener_;
@@ -506,6 +567,9 @@ class h1_session final : public drainable {
   std::uint64_t written_before_ = 0;  // bytes_written_ when the request began
   request_scope scope_;
   std::string log_line_;
+  bool websocket_ = false;       // the request in progress asks for a WebSocket upgrade
+  bool scope_finished_ = false;  // accounted already (at a tunnel's handshake)
+  tunnel* tunnel_ = nullptr;     // while the connection is a tunnel
 };
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "proxy/worker_context.hpp"
 
 #include <random>
+#include <string>
 #include <vector>
+
+#include "common/log.hpp"
 
 namespace cohort::proxy {
 
@@ -28,6 +31,29 @@ void worker_context::start_drain() {
     if (connections_.count(c) != 0) {
       c->on_drain();
     }
+  }
+}
+
+}  // namespace cohort::proxy
+
+namespace cohort::proxy {
+
+void worker_context::on_published() {
+  if (tunnels_.size() == 0) {
+    return;
+  }
+  const auto& pub = published();
+  const auto grace = pub->snapshot->source().gateway.websocket.rollback_grace;
+  const auto closings = tunnels_.sweep(*pub->snapshot, grace);
+  for (const auto& c : closings) {
+    const std::string count = std::to_string(c.count);
+    const std::string index = std::to_string(index_);
+    log::info("closing websocket tunnels",
+              {{"worker", index, true},
+               {"tunnels", count, true},
+               {"reason", to_string(c.why)},
+               {c.why == tunnel_fate::rolled_back ? "rollout" : "subset", c.what},
+               {"grace", format_duration(grace)}});
   }
 }
 

@@ -12,6 +12,7 @@
 #include "net/asio.hpp"
 #include "net/flat_buffer.hpp"
 #include "proxy/snapshot_registry.hpp"
+#include "proxy/tunnel_registry.hpp"
 #include "upstream/pool.hpp"
 #include "upstream/retry_budget.hpp"
 
@@ -74,6 +75,13 @@ class worker_context {
   // Readable from any thread (the drain watches it from the main thread).
   std::size_t connection_count() const { return live_.load(std::memory_order_relaxed); }
 
+  // The worker's open WebSocket tunnels.
+  tunnel_registry& tunnels() { return tunnels_; }
+  // A new snapshot was published (posted by the publisher, so the worker
+  // hears of it even when no request arrives): tunnels whose users it routes
+  // elsewhere are told to close after the rollback grace, with one log line.
+  void on_published();
+
  private:
   void refresh(std::uint64_t gen);
 
@@ -91,6 +99,7 @@ class worker_context {
   bool draining_ = false;
   std::unordered_set<drainable*> connections_;
   std::atomic<std::size_t> live_{0};
+  tunnel_registry tunnels_;
 };
 
 }  // namespace cohort::proxy

@@ -391,6 +391,11 @@ void gateway::publish(std::shared_ptr<const routing::snapshot> snap) {
   state->series = metrics_->intern(model);
   state->snapshot = std::move(snap);
   registry_.publish(std::move(state));
+  // Workers hear of it now, not at their next request: open tunnels may
+  // have to close (a rollback).
+  for (auto& w : workers_) {
+    asio::post(w->ctx, [context = w->context.get()] { context->on_published(); });
+  }
 }
 
 awaitable<void> gateway::stats_loop() {

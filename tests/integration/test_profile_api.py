@@ -2,6 +2,7 @@
 v1.0 and v1.1, injected errors and latency, and the debug endpoints that
 proxy tests rely on (/echo, /stream, /slow, /metrics)."""
 
+import asyncio
 import http.client
 import json
 import math
@@ -390,6 +391,45 @@ class Process(unittest.TestCase):
                           lua_script='wrk.method = "GET"\n')
             self.assertGreater(bad["requests"], 100)
             self.assertEqual(bad["non_2xx"], bad["requests"])
+
+
+
+class WebsocketEcho(unittest.TestCase):
+    """/ws: the echo the gateway's tunnel tests talk to, on its own."""
+
+    def test_whoami_then_echo_of_text_and_binary(self):
+        import websockets
+
+        async def scenario(port):
+            async with websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5,
+                                          close_timeout=2, ping_interval=None) as ws:
+                self.assertEqual(ws.response_headers["X-Version"], "canary-3")
+                await ws.send("whoami")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), "version canary-3")
+                # Only the first message is special: later ones, whoami too, echo.
+                rng = random.Random(3)
+                messages = ["whoami", "", "héllo"] + [rng.randbytes(n) for n in (0, 1, 70000)]
+                for m in messages:
+                    await ws.send(m)
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 5), m)
+            self.assertEqual(ws.close_code, 1000)
+
+        with start_backend(label="canary-3") as b:
+            asyncio.run(asyncio.wait_for(scenario(b.port), 20))
+            # The first message echoes when it is not whoami; each handshake is counted.
+            async def first_echo(port):
+                async with websockets.connect(f"ws://127.0.0.1:{port}/ws", open_timeout=5,
+                                              ping_interval=None) as ws:
+                    await ws.send(b"whoami")  # binary: not the question
+                    return await asyncio.wait_for(ws.recv(), 5)
+            self.assertEqual(asyncio.run(asyncio.wait_for(first_echo(b.port), 20)), b"whoami")
+            _, _, body = http_get(b.port, "/metrics")
+            self.assertIn('path="/ws",code="101"} 2', body.decode())
+
+    def test_plain_get_on_ws_is_refused_by_the_handshake(self):
+        with start_backend() as b:
+            status, _, _ = http_get(b.port, "/ws")
+            self.assertIn(status, (400, 426))
 
 
 if __name__ == "__main__":
