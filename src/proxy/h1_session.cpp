@@ -522,6 +522,8 @@ class h1_session final : public drainable {
       co_return false;
     }
     // Accounted at the handshake: a tunnel's lifetime is not a request latency.
+    // The connection ends with the tunnel, so the protocol need not be reset.
+    scope_.protocol = "websocket";
     scope_.bytes_out = bytes_written_ - written_before_;
     scope_.finish(worker_, *pub_, log_line_);
     scope_finished_ = true;

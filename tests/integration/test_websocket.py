@@ -47,6 +47,7 @@ def make_config(*, idle_timeout="10m", rollback_grace="1s", workers=2):
     return {
         "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
                     "workers": workers, "decision_header": DECISION,
+                    "access_log": {"mode": "all"},
                     "websocket": {"idle_timeout": idle_timeout,
                                   "rollback_grace": rollback_grace}},
         "state": {"store": "sqlite:state.db"},
@@ -162,6 +163,18 @@ class Routing(WebsocketCase):
                 status, headers, _ = http_get(gw.port(), "/profile", {"X-User-Id": u})
                 self.assertEqual(status, 200)
                 self.assertEqual(headers["X-Backend-Version"], subset)
+            # Each handshake has one access log line: status 101, the subset,
+            # protocol websocket (the tunnel's lifetime is not its duration).
+            deadline = time.monotonic() + 3
+            while True:
+                lines = [r for r in gw.logs if r.get("path") == "/ws"]
+                if len(lines) >= 2 * len(USERS) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.05)
+            self.assertEqual(len(lines), 2 * len(USERS))
+            self.assertEqual({(r["status"], r["protocol"]) for r in lines}, {(101, "websocket")})
+            self.assertEqual({r["subset"] for r in lines}, {"stable", "canary"})
+            self.assertLess(max(r["duration_ms"] for r in lines), 2000)
 
         run(scenario())
 
@@ -304,6 +317,26 @@ class Timeouts(WebsocketCase):
             self.assertLessEqual(waited, 2.5)
             self.assertTrue(await still_echoes(busy))
             await busy.close()
+
+        run(scenario())
+
+
+class Drain(WebsocketCase):
+    def test_sigterm_closes_tunnels_and_exits_at_once(self):
+        gw = self.gateway()
+
+        async def scenario():
+            tunnels = await self.tunnels_by_subset(gw, USERS[:4])
+            start = time.monotonic()
+            # SIGTERM, then wait for the exit (in a thread: the tunnels are watched here).
+            stopping = asyncio.get_running_loop().run_in_executor(None, lambda: gw.stop(5.0))
+            waits = await asyncio.gather(
+                *(closed_within(ws, 3.0) for pairs in tunnels.values() for _, ws in pairs))
+            self.assertTrue(all(w is not None for w in waits), waits)
+            code = await stopping
+            self.assertEqual(code, 0)
+            # Well before limits.drain_timeout (15s): the drain does not wait for tunnels.
+            self.assertLess(time.monotonic() - start, 3.0)
 
         run(scenario())
 
