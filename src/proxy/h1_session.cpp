@@ -342,7 +342,9 @@ class h1_session final : public drainable {
       pub_ = current;
       snap_ = pub_->snapshot.get();
     }
-    scope_.begin(worker_, *pub_, req_, client_ip_, head_size);
+    scope_.protocol =
+        req_.ver == http::version::http10 ? metrics::protocol::http1_0 : metrics::protocol::http1_1;
+    scope_.begin(worker_, *pub_, req_, client_ip_, head_size, listener_.metrics_id);
     written_before_ = bytes_written_;
     ++worker_.active_requests();
     const bool keep_going = co_await forward(head_size);
