@@ -45,11 +45,13 @@ struct upstream_cell {
   // WebSocket tunnels; the gauge is opened - closed.
   std::atomic<std::uint64_t> tunnels_opened{0};
   std::atomic<std::uint64_t> tunnels_closed{0};
+  std::array<std::atomic<std::uint64_t>, grpc_status_count> grpc_statuses{};  // by code
 };
 
 struct listener_cell {
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> closed{0};
+  std::array<std::atomic<std::uint64_t>, protocol_count> requests{};  // by protocol
 };
 
 struct decision_cell {
