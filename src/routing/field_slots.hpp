@@ -41,6 +41,9 @@ class field_catalog {
   // The slot of a request's header name (any case), or no_slot. Inline: it
   // runs for every header of every request.
   slot_index header_slot(std::string_view name) const {
+    if ((header_lengths_ & length_bit(name.size())) == 0) {
+      return no_slot;  // most unwanted names have a length no wanted name has
+    }
     for (std::size_t b = bucket_of(name);; b = (b + 1) & (table_size - 1)) {
       const slot_index slot = header_table_[b];
       if (slot == no_slot) {
@@ -78,10 +81,11 @@ class field_catalog {
         ((static_cast<std::uint32_t>(n) << 16) | (first << 8) | last) * 0x9E3779B1u;
     return mixed >> (32 - table_bits);
   }
-  // A wanted header name, compared eight bytes at a time: a byte of the
-  // request's name or'ed with the mask must equal the lower-case byte. The
-  // mask sets bit 5 only where the name has a letter, so 'A' and 'a' match 'a'
-  // and nothing else does.
+  // A wanted header name, compared a word at a time: a byte of the request's
+  // name or'ed with the mask must equal the lower-case byte. The mask sets
+  // bit 5 only where the name has a letter, so 'A' and 'a' match 'a' and
+  // nothing else does. Names of 4 to 16 bytes (nearly all) take two loads
+  // that may overlap: the first and the last 4 or 8 bytes.
   class wanted_name {
    public:
     explicit wanted_name(std::string_view name);
@@ -91,34 +95,48 @@ class field_catalog {
       if (n != lower_.size()) {
         return false;
       }
-      if (n < 8) {
-        for (std::size_t i = 0; i < n; ++i) {
-          if (ascii_lower(name[i]) != lower_[i]) {
+      const char* p = name.data();
+      if (n >= 8) {
+        if ((load8(p) | first_mask_) != first_word_) {
+          return false;
+        }
+        for (std::size_t i = 8; i + 8 < n; i += 8) {
+          if ((load8(p + i) | mask_[i / 8 - 1]) != word_[i / 8 - 1]) {
             return false;
           }
         }
-        return true;
+        return (load8(p + n - 8) | last_mask_) == last_word_;
       }
-      for (std::size_t i = 0; i + 8 < n; i += 8) {
-        if ((load(name.data() + i) | mask_[i / 8]) != word_[i / 8]) {
+      if (n >= 4) {
+        return (load4(p) | first_mask_) == first_word_ &&
+               (load4(p + n - 4) | last_mask_) == last_word_;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (ascii_lower(p[i]) != lower_[i]) {
           return false;
         }
       }
-      // The last eight bytes, overlapping the previous word when n % 8 != 0.
-      return (load(name.data() + n - 8) | last_mask_) == last_word_;
+      return true;
     }
 
    private:
-    static std::uint64_t load(const char* p) {
+    static std::uint64_t load8(const char* p) {
       std::uint64_t w;
       std::memcpy(&w, p, sizeof w);
       return w;
     }
+    static std::uint64_t load4(const char* p) {
+      std::uint32_t w;
+      std::memcpy(&w, p, sizeof w);
+      return w;
+    }
     std::string lower_;
-    std::vector<std::uint64_t> word_;  // for each full eight bytes before the last eight
-    std::vector<std::uint64_t> mask_;
-    std::uint64_t last_word_ = 0;
+    std::uint64_t first_word_ = 0;  // the first 8 (or 4) bytes
+    std::uint64_t first_mask_ = 0;
+    std::uint64_t last_word_ = 0;  // the last 8 (or 4), overlapping the others when n % 8 != 0
     std::uint64_t last_mask_ = 0;
+    std::vector<std::uint64_t> word_;  // names over 16 bytes: each 8 bytes between
+    std::vector<std::uint64_t> mask_;
   };
 
   std::vector<wanted_name> headers_;  // by slot
@@ -128,6 +146,11 @@ class field_catalog {
   slot_index add_header_slot(std::string_view name);
   slot_index cookie_header_ = no_slot;
   bool cookie_read_as_header_ = false;
+  // Bit n: a wanted name has n bytes (bit 63: 63 or more).
+  static std::uint64_t length_bit(std::size_t n) { return std::uint64_t{1} << (n < 63 ? n : 63); }
+  std::uint64_t header_lengths_ = 0;
+  std::uint64_t cookie_lengths_ = 0;
+  std::uint64_t query_lengths_ = 0;
 };
 
 // One decision's view of the request by slot. Each part of the request is read
@@ -143,6 +166,14 @@ class field_values {
     if (slot == no_slot || catalog_ == nullptr) {
       return find_header(request_, name);
     }
+    return header_at(slot);
+  }
+  std::optional<std::string_view> cookie(slot_index slot, std::string_view name);
+  std::optional<std::string_view> query(slot_index slot, std::string_view name);
+
+  // By a slot of the catalog this table was made with (never no_slot, never
+  // without a catalog): what a cohort plan reads, inline.
+  std::optional<std::string_view> header_at(slot_index slot) {
     if (!headers_read_) {
       read_headers();
     }
@@ -151,8 +182,24 @@ class field_values {
     }
     return std::string_view(headers_[slot].data, headers_[slot].size);
   }
-  std::optional<std::string_view> cookie(slot_index slot, std::string_view name);
-  std::optional<std::string_view> query(slot_index slot, std::string_view name);
+  std::optional<std::string_view> cookie_at(slot_index slot) {
+    if (!cookies_read_) {
+      read_cookies();
+    }
+    if ((cookies_present_ & (1u << slot)) == 0) {
+      return std::nullopt;
+    }
+    return std::string_view(cookies_[slot].data, cookies_[slot].size);
+  }
+  std::optional<std::string_view> query_at(slot_index slot) {
+    if (!query_read_) {
+      read_query();
+    }
+    if ((query_present_ & (1u << slot)) == 0) {
+      return std::nullopt;
+    }
+    return std::string_view(query_[slot].data, query_[slot].size);
+  }
   // The header's value parsed as a version, parsed once per decision.
   std::optional<semver> header_semver(slot_index slot, std::string_view value);
 
@@ -170,6 +217,8 @@ class field_values {
   };
   void read_headers();
   void read_cookies();
+  // True when every wanted cookie is found.
+  bool read_cookie_line(std::string_view line, std::uint16_t all);
   void read_query();
 
   const request_view& request_;

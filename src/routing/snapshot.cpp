@@ -169,6 +169,7 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     }
     // States for rollouts the file no longer has are left alone: the store outlives configs.
     r->weight = std::min(r->weight, full_share);
+    r->plan = cohort_plan::build(r->cohorts, r->seed);
     snap->rollouts_.push_back(std::move(r));
   }
 
