@@ -88,7 +88,6 @@ class cohort_plan {
   std::int32_t evaluate(field_values& fields, cohort_key& key) const;
   bool holds(const plan_condition& c, field_values& fields, cohort_key& key) const;
   bool listed(const plan_condition& c, cohort_key& key) const;
-  bool value_holds(const plan_condition& c, std::string_view v, field_values& fields) const;
 
   std::vector<plan_condition> conditions_;
   std::vector<plan_cohort> cohorts_;

@@ -33,23 +33,35 @@ TEST(FieldSlots, AgreesWithDirectLookups) {
                                                  "X-Averyveryverylongheadername-Hexe"};
   const std::vector<std::string> cookie_names = {"plan", "cohort_uid", "theme", "a"};
   const std::vector<std::string> query_names = {"preview", "user", "x"};
-  const std::vector<std::string> values = {"",
-                                           "1",
-                                           "a=1",
-                                           "plan=pro; theme=dark",
-                                           " plan = \"ent\" ;a",
-                                           "plan;a=2;;cohort_uid=ff",
-                                           "5.2.0",
-                                           "v6",
-                                           "\tplan\t=\t\"\" ; theme",
-                                           "plan=\"",
-                                           "=plan; plan=a=b;",
-                                           "a; plan=x",
-                                           "theme=dark; plan=free; session=abc",
-                                           " ;;plan= ;a=1 "};
+  const std::vector<std::string> values = {
+      "",
+      "1",
+      "a=1",
+      "plan=pro; theme=dark",
+      " plan = \"ent\" ;a",
+      "plan;a=2;;cohort_uid=ff",
+      "5.2.0",
+      "v6",
+      "\tplan\t=\t\"\" ; theme",
+      "plan=\"",
+      "=plan; plan=a=b;",
+      "a; plan=x",
+      "theme=dark; plan=free; session=abc",
+      "averyveryverylongcookiename=averyveryverylongvalue;plan=long",
+      "a=0123456789abcdef0;plan=;",
+      " ;;plan= ;a=1 "};
   const std::vector<std::string> queries = {
-      "",  "preview", "user=1&user=2", "x=&preview=1", "a=1&&x", "userx=3&user",
-      "&", "x=a=b&",  "preview&x",     "=1&user="};
+      "",
+      "preview",
+      "user=1&user=2",
+      "x=&preview=1",
+      "a=1&&x",
+      "userx=3&user",
+      "&",
+      "x=a=b&",
+      "preview&x",
+      "=1&user=",
+      "averyveryverylongparametername=averyveryverylongvalue&user=u1&preview=1"};
   std::mt19937 rng(3);
   const auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
   const auto vary_case = [&](std::string s) {
