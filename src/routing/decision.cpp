@@ -22,8 +22,17 @@ class decision_key final : public cohort_key {
 
   std::optional<std::string_view> user_key() override {
     if (!done_) {
-      key_ = extract_user_key(fields_, rollout_.key_sources, scratch_);
       done_ = true;
+      const auto& sources = rollout_.key_sources;
+      if (sources.size() == 1 && sources[0].kind == config::key_source_kind::header &&
+          sources[0].slot != no_slot) {
+        // The common rollout: one header names the user. No call, no loop.
+        if (const auto v = fields_.header_at(sources[0].slot); v && !v->empty()) {
+          key_ = v;
+        }
+      } else {
+        key_ = extract_user_key(fields_, sources, scratch_);
+      }
     }
     return key_;
   }

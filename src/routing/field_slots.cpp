@@ -91,7 +91,8 @@ field_catalog::wanted_name::wanted_name(std::string_view name) : lower_(to_lower
 }
 
 field_catalog::field_catalog() {
-  header_table_.fill(no_slot);
+  header_index_.fill(no_slot);
+  next_.fill(no_slot);
 }
 
 slot_index field_catalog::add_header(std::string_view name) {
@@ -113,12 +114,9 @@ slot_index field_catalog::add_header_slot(std::string_view name) {
   }
   const auto slot = static_cast<slot_index>(headers_.size());
   headers_.emplace_back(lower);
-  header_lengths_ |= length_bit(lower.size());
-  std::size_t b = bucket_of(lower);
-  while (header_table_[b] != no_slot) {
-    b = (b + 1) & (table_size - 1);
-  }
-  header_table_[b] = slot;
+  const std::size_t at = index_of(lower);
+  next_[static_cast<std::size_t>(slot)] = header_index_[at];
+  header_index_[at] = static_cast<std::int8_t>(slot);
   return slot;
 }
 

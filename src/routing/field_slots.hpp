@@ -25,6 +25,7 @@ namespace cohort::routing {
 using slot_index = std::int16_t;
 inline constexpr slot_index no_slot = -1;
 inline constexpr std::size_t max_header_slots = 32;
+static_assert(max_header_slots <= 127, "header slots are indexed by int8_t");
 inline constexpr std::size_t max_cookie_slots = 16;
 inline constexpr std::size_t max_query_slots = 16;
 
@@ -41,18 +42,13 @@ class field_catalog {
   // The slot of a request's header name (any case), or no_slot. Inline: it
   // runs for every header of every request.
   slot_index header_slot(std::string_view name) const {
-    if ((header_lengths_ & length_bit(name.size())) == 0) {
-      return no_slot;  // most unwanted names have a length no wanted name has
-    }
-    for (std::size_t b = bucket_of(name);; b = (b + 1) & (table_size - 1)) {
-      const slot_index slot = header_table_[b];
-      if (slot == no_slot) {
-        return no_slot;
-      }
+    for (slot_index slot = header_index_[index_of(name)]; slot != no_slot;
+         slot = next_[static_cast<std::size_t>(slot)]) {
       if (headers_[static_cast<std::size_t>(slot)].matches(name)) {
         return slot;
       }
     }
+    return no_slot;
   }
   slot_index cookie_slot(std::string_view name) const;
   slot_index query_slot(std::string_view name) const;
@@ -65,21 +61,15 @@ class field_catalog {
   std::size_t query_count() const { return query_.size(); }
 
  private:
-  static constexpr unsigned table_bits = 7;
-  static constexpr std::size_t table_size = std::size_t{1} << table_bits;  // 4x the slots
-  // One multiply over the length and the case-folded first and last bytes
-  // (setting bit 5 folds letters; other bytes may collide more, and every hit
-  // is compared in full anyway).
-  static std::size_t bucket_of(std::string_view name) {
+  // A direct index on the length and the case-folded last byte (the low five
+  // bits of each: 'A' and 'a' agree), no hash: most request headers land on
+  // an empty entry, the others on a chain of wanted names (nearly always one)
+  // that are compared in full.
+  static constexpr std::size_t index_size = 1024;
+  static std::size_t index_of(std::string_view name) {
     const std::size_t n = name.size();
-    if (n == 0) {
-      return 0;
-    }
-    const std::uint32_t first = static_cast<unsigned char>(name.front()) | 0x20u;
-    const std::uint32_t last = static_cast<unsigned char>(name.back()) | 0x20u;
-    const std::uint32_t mixed =
-        ((static_cast<std::uint32_t>(n) << 16) | (first << 8) | last) * 0x9E3779B1u;
-    return mixed >> (32 - table_bits);
+    const std::size_t last = n == 0 ? 0 : static_cast<unsigned char>(name[n - 1]);
+    return ((n & 31) << 5) | (last & 31);
   }
   // A wanted header name, compared a word at a time: a byte of the request's
   // name or'ed with the mask must equal the lower-case byte. The mask sets
@@ -142,13 +132,13 @@ class field_catalog {
   std::vector<wanted_name> headers_;  // by slot
   std::vector<std::string> cookies_;
   std::vector<std::string> query_;
-  std::array<slot_index, table_size> header_table_;  // open addressing, no_slot = empty
+  std::array<std::int8_t, index_size> header_index_;  // the first slot of a chain, or no_slot
+  std::array<std::int8_t, max_header_slots> next_;    // by slot: the next slot in its chain
   slot_index add_header_slot(std::string_view name);
   slot_index cookie_header_ = no_slot;
   bool cookie_read_as_header_ = false;
   // Bit n: a wanted name has n bytes (bit 63: 63 or more).
   static std::uint64_t length_bit(std::size_t n) { return std::uint64_t{1} << (n < 63 ? n : 63); }
-  std::uint64_t header_lengths_ = 0;
   std::uint64_t cookie_lengths_ = 0;
   std::uint64_t query_lengths_ = 0;
 };

@@ -25,26 +25,23 @@ std::optional<semver> parse_semver(std::string_view text) {
   if (p < end && (*p == 'v' || *p == 'V')) {
     ++p;
   }
-  semver v;
-  std::uint32_t* parts[] = {&v.major, &v.minor, &v.patch};
-  for (std::uint32_t* part : parts) {
+  std::uint32_t parts[3] = {0, 0, 0};
+  for (std::uint32_t& part : parts) {
+    // Nine digits always fit in 32 bits; a longer number is no version anyone ships.
+    const char* const limit = end - p > 9 ? p + 9 : end;
+    const char* const digits = p;
     std::uint32_t n = 0;
-    const char* digits = p;
-    while (p < end && *p >= '0' && *p <= '9') {
-      if (p - digits == 9) {
-        return std::nullopt;  // nine digits always fit in 32 bits; longer is no version anyone
-                              // ships
-      }
+    while (p < limit && static_cast<unsigned char>(*p - '0') < 10) {
       n = n * 10 + static_cast<std::uint32_t>(*p - '0');
       ++p;
     }
-    if (p == digits) {
+    if (p == digits || (p < end && static_cast<unsigned char>(*p - '0') < 10)) {
       return std::nullopt;
     }
-    *part = n;
+    part = n;
     // The pre-release or build suffix ends the version.
     if (p == end || *p == '-' || *p == '+') {
-      return v;
+      return semver{parts[0], parts[1], parts[2]};
     }
     if (*p != '.') {
       return std::nullopt;
