@@ -88,6 +88,7 @@ class compiled_match {
   std::size_t first_costly_ = 0;        // index of the first regex or semver field
   string_set users_;
   bool has_users_ = false;
+  bool only_path_prefix_ = false;  // a path prefix and no other condition
 };
 
 // The host without its port: "Example.com:8080" -> "Example.com", "[::1]:80" -> "[::1]".
