@@ -6,7 +6,7 @@
 set -eu
 bench=$1
 shift
-filters=${*:-"BM_decide_bucket$ BM_decide_ten_cohorts_none_match$"}
+filters=${*:-"BM_decide_bucket$ BM_decide_ten_cohorts_none_match$ BM_decide_ten_cohorts_all_joined$"}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 measure() { # filter min_time -> "instructions calls"

@@ -85,11 +85,13 @@ config::config base(bool cohorts) {
   return c;
 }
 
-std::shared_ptr<const snapshot> build(bool cohorts) {
+// joined: the cohorts a step has added. Cohorts neither pinned nor joined
+// cannot change a decision and are not evaluated at all.
+std::shared_ptr<const snapshot> build(bool cohorts, std::vector<std::string> joined = {"beta"}) {
   rollout_states states;
   states["profile-api"] = rollout_state{rollout_state::mode::progressing, 2500, {}};
   if (cohorts) {
-    states["profile-api"].joined_cohorts = {"beta"};
+    states["profile-api"].joined_cohorts = std::move(joined);
   }
   auto r = snapshot::build(base(cohorts), states);
   if (!r.ok()) {
@@ -148,6 +150,24 @@ void BM_decide_ten_cohorts_none_match(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_decide_ten_cohorts_none_match);
+
+// The same request and cohorts, every cohort added by a step, so every one of
+// them is evaluated (the rollout at its last step before promotion).
+void BM_decide_ten_cohorts_all_joined(benchmark::State& state) {
+  const auto snap = build(
+      true, {"beta", "ids-ending-0", "employees", "qa", "eu", "tablets", "enterprise", "preview"});
+  const request_view v = request();
+  const decision d = decide(v, *snap, 0);
+  if (d.kind != reason_kind::bucket_canary && d.kind != reason_kind::bucket_stable &&
+      d.kind != reason_kind::baseline) {
+    state.SkipWithError(("a cohort matched: " + d.reason()).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(decide(v, *snap, 0));
+  }
+}
+BENCHMARK(BM_decide_ten_cohorts_all_joined);
 
 void BM_format_reason(benchmark::State& state) {
   const auto snap = build(false);

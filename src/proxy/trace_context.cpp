@@ -1,18 +1,34 @@
 #include "proxy/trace_context.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 
 namespace cohort::proxy {
 
 namespace {
 
-constexpr char hex_digits[] = "0123456789abcdef";
+// Eight lower-case hex digits of x, most significant first, computed in one
+// 64-bit word: every request formats three ids (48 digits), and a loop of a
+// table lookup per digit was ~2% of the request path's instructions.
+void put_hex32(char* out, std::uint32_t x) {
+  std::uint64_t v = x;
+  // Spread the nibbles so byte k holds nibble k (nibble 7, the most significant, in byte 7).
+  v = ((v & 0xFFFF0000u) << 16) | (v & 0xFFFFu);
+  v = ((v & 0x0000FF000000FF00u) << 8) | (v & 0x000000FF000000FFu);
+  v = ((v & 0x00F000F000F000F0u) << 4) | (v & 0x000F000F000F000Fu);
+  // Bit 4 of nibble + 6 is set exactly for 10..15, the letters; no byte carries.
+  const std::uint64_t letters = ((v + 0x0606060606060606u) >> 4) & 0x0101010101010101u;
+  v += 0x3030303030303030u + letters * static_cast<std::uint64_t>('a' - '0' - 10);
+  if constexpr (std::endian::native == std::endian::little) {
+    v = __builtin_bswap64(v);  // the most significant digit goes first in memory
+  }
+  std::memcpy(out, &v, sizeof v);
+}
 
 void put_hex(char* out, std::uint64_t v) {
-  for (int i = 15; i >= 0; --i) {
-    out[i] = hex_digits[v & 15];
-    v >>= 4;
-  }
+  put_hex32(out, static_cast<std::uint32_t>(v >> 32));
+  put_hex32(out + 8, static_cast<std::uint32_t>(v));
 }
 
 bool is_lower_hex(std::string_view s) {

@@ -9,6 +9,7 @@
 
 #include "common/units.hpp"
 #include "config/config.hpp"
+#include "routing/cohort_plan.hpp"
 #include "routing/matcher.hpp"
 #include "routing/snapshot.hpp"
 
@@ -49,6 +50,7 @@ class compiled_rollout {
   std::string cookie_name;
   slot_index cookie_slot = no_slot;
   std::vector<compiled_cohort> cohorts;
+  cohort_plan plan;  // the cohorts with an effect, flattened; built last, points into `cohorts`
   basis_points weight = 0;
   rollout_state::mode phase = rollout_state::mode::progressing;
 };

@@ -14,18 +14,36 @@ namespace cohort::routing {
 
 namespace {
 
-// The user key of one decision, extracted on first use.
-class lazy_user_key final : public user_key_source {
+// The user key of one decision and its hash, extracted on first use.
+class decision_key final : public cohort_key {
  public:
-  lazy_user_key(field_values& fields, const compiled_rollout& rollout)
+  decision_key(field_values& fields, const compiled_rollout& rollout)
       : fields_(fields), rollout_(rollout) {}
 
   std::optional<std::string_view> user_key() override {
     if (!done_) {
-      key_ = extract_user_key(fields_, rollout_.key_sources, scratch_);
       done_ = true;
+      const auto& sources = rollout_.key_sources;
+      if (sources.size() == 1 && sources[0].kind == config::key_source_kind::header &&
+          sources[0].slot != no_slot) {
+        // The common rollout: one header names the user. No call, no loop.
+        if (const auto v = fields_.header_at(sources[0].slot); v && !v->empty()) {
+          key_ = v;
+        }
+      } else {
+        key_ = extract_user_key(fields_, sources, scratch_);
+      }
     }
     return key_;
+  }
+  std::optional<std::uint64_t> key_hash() override {
+    if (!hashed_) {
+      if (const auto k = user_key()) {
+        hash_ = XXH3_64bits_withSeed(k->data(), k->size(), rollout_.seed);
+      }
+      hashed_ = true;
+    }
+    return key_ ? std::optional<std::uint64_t>(hash_) : std::nullopt;
   }
 
  private:
@@ -33,7 +51,9 @@ class lazy_user_key final : public user_key_source {
   const compiled_rollout& rollout_;
   scratch_buffer scratch_;
   std::optional<std::string_view> key_;
+  std::uint64_t hash_ = 0;
   bool done_ = false;
+  bool hashed_ = false;
 };
 
 // Canary [0, w), baseline [w, 2w) when there is one, stable the rest.
@@ -57,6 +77,12 @@ void hash_key(decision& d, std::string_view key, std::uint64_t seed) {
   d.has_key = true;
   d.key_hash = XXH3_64bits_withSeed(key.data(), key.size(), seed);
   d.bucket = static_cast<std::uint32_t>(d.key_hash % full_share);
+}
+
+void note_hash(decision& d, std::uint64_t hash) {
+  d.has_key = true;
+  d.key_hash = hash;
+  d.bucket = static_cast<std::uint32_t>(hash % full_share);
 }
 
 constexpr std::string_view policy_name(config::anonymous_policy p) {
@@ -263,12 +289,12 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
   const compiled_rollout& r = *snap.rollouts()[static_cast<std::size_t>(route->rollout)];
   d.rollout = route->rollout;
   d.weight = r.weight;
-  lazy_user_key key(fields, r);
+  decision_key key(fields, r);
   // The key's hash goes into every decision of the rollout, for the access
   // log, even when a cohort or the phase decides.
   const auto note_key = [&] {
-    if (const auto k = key.user_key()) {
-      hash_key(d, *k, r.seed);
+    if (const auto h = key.key_hash()) {
+      note_hash(d, *h);
     }
   };
 
@@ -279,21 +305,15 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
     d.name = r.name;
     return d;
   }
-  for (const compiled_cohort& c : r.cohorts) {
-    if (!c.match.matches(fields, &key)) {
-      continue;
-    }
-    if (c.pin == config::pin_target::canary) {
-      d.kind = reason_kind::pin;
-      d.subset = r.canary;
-    } else if (c.pin == config::pin_target::stable) {
+  if (const std::int32_t matched = r.plan.first_match(fields, key); matched >= 0) {
+    const compiled_cohort& c = r.cohorts[static_cast<std::size_t>(matched)];
+    if (c.pin == config::pin_target::stable) {
       d.kind = reason_kind::pin;
       d.subset = r.stable;
-    } else if (c.joined) {
-      d.kind = reason_kind::cohort;
-      d.subset = r.canary;
     } else {
-      continue;  // not yet added by a step: its members are bucketed like everyone
+      // Pinned to the canary, or added to it by a step (the plan holds no other cohort).
+      d.kind = c.pin == config::pin_target::canary ? reason_kind::pin : reason_kind::cohort;
+      d.subset = r.canary;
     }
     note_key();
     d.name = c.name;
@@ -306,8 +326,8 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
     d.name = r.name;
     return d;
   }
-  if (const auto k = key.user_key()) {
-    hash_key(d, *k, r.seed);
+  if (const auto h = key.key_hash()) {
+    note_hash(d, *h);
     split(d, r, d.bucket);
     d.name = r.name;
     return d;

@@ -25,6 +25,7 @@ namespace cohort::routing {
 using slot_index = std::int16_t;
 inline constexpr slot_index no_slot = -1;
 inline constexpr std::size_t max_header_slots = 32;
+static_assert(max_header_slots <= 127, "header slots are indexed by int8_t");
 inline constexpr std::size_t max_cookie_slots = 16;
 inline constexpr std::size_t max_query_slots = 16;
 
@@ -41,15 +42,13 @@ class field_catalog {
   // The slot of a request's header name (any case), or no_slot. Inline: it
   // runs for every header of every request.
   slot_index header_slot(std::string_view name) const {
-    for (std::size_t b = bucket_of(name);; b = (b + 1) & (table_size - 1)) {
-      const slot_index slot = header_table_[b];
-      if (slot == no_slot) {
-        return no_slot;
-      }
+    for (slot_index slot = header_index_[index_of(name)]; slot != no_slot;
+         slot = next_[static_cast<std::size_t>(slot)]) {
       if (headers_[static_cast<std::size_t>(slot)].matches(name)) {
         return slot;
       }
     }
+    return no_slot;
   }
   slot_index cookie_slot(std::string_view name) const;
   slot_index query_slot(std::string_view name) const;
@@ -62,26 +61,21 @@ class field_catalog {
   std::size_t query_count() const { return query_.size(); }
 
  private:
-  static constexpr unsigned table_bits = 7;
-  static constexpr std::size_t table_size = std::size_t{1} << table_bits;  // 4x the slots
-  // One multiply over the length and the case-folded first and last bytes
-  // (setting bit 5 folds letters; other bytes may collide more, and every hit
-  // is compared in full anyway).
-  static std::size_t bucket_of(std::string_view name) {
+  // A direct index on the length and the case-folded last byte (the low five
+  // bits of each: 'A' and 'a' agree), no hash: most request headers land on
+  // an empty entry, the others on a chain of wanted names (nearly always one)
+  // that are compared in full.
+  static constexpr std::size_t index_size = 1024;
+  static std::size_t index_of(std::string_view name) {
     const std::size_t n = name.size();
-    if (n == 0) {
-      return 0;
-    }
-    const std::uint32_t first = static_cast<unsigned char>(name.front()) | 0x20u;
-    const std::uint32_t last = static_cast<unsigned char>(name.back()) | 0x20u;
-    const std::uint32_t mixed =
-        ((static_cast<std::uint32_t>(n) << 16) | (first << 8) | last) * 0x9E3779B1u;
-    return mixed >> (32 - table_bits);
+    const std::size_t last = n == 0 ? 0 : static_cast<unsigned char>(name[n - 1]);
+    return ((n & 31) << 5) | (last & 31);
   }
-  // A wanted header name, compared eight bytes at a time: a byte of the
-  // request's name or'ed with the mask must equal the lower-case byte. The
-  // mask sets bit 5 only where the name has a letter, so 'A' and 'a' match 'a'
-  // and nothing else does.
+  // A wanted header name, compared a word at a time: a byte of the request's
+  // name or'ed with the mask must equal the lower-case byte. The mask sets
+  // bit 5 only where the name has a letter, so 'A' and 'a' match 'a' and
+  // nothing else does. Names of 4 to 16 bytes (nearly all) take two loads
+  // that may overlap: the first and the last 4 or 8 bytes.
   class wanted_name {
    public:
     explicit wanted_name(std::string_view name);
@@ -91,43 +85,62 @@ class field_catalog {
       if (n != lower_.size()) {
         return false;
       }
-      if (n < 8) {
-        for (std::size_t i = 0; i < n; ++i) {
-          if (ascii_lower(name[i]) != lower_[i]) {
+      const char* p = name.data();
+      if (n >= 8) {
+        if ((load8(p) | first_mask_) != first_word_) {
+          return false;
+        }
+        for (std::size_t i = 8; i + 8 < n; i += 8) {
+          if ((load8(p + i) | mask_[i / 8 - 1]) != word_[i / 8 - 1]) {
             return false;
           }
         }
-        return true;
+        return (load8(p + n - 8) | last_mask_) == last_word_;
       }
-      for (std::size_t i = 0; i + 8 < n; i += 8) {
-        if ((load(name.data() + i) | mask_[i / 8]) != word_[i / 8]) {
+      if (n >= 4) {
+        return (load4(p) | first_mask_) == first_word_ &&
+               (load4(p + n - 4) | last_mask_) == last_word_;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (ascii_lower(p[i]) != lower_[i]) {
           return false;
         }
       }
-      // The last eight bytes, overlapping the previous word when n % 8 != 0.
-      return (load(name.data() + n - 8) | last_mask_) == last_word_;
+      return true;
     }
 
    private:
-    static std::uint64_t load(const char* p) {
+    static std::uint64_t load8(const char* p) {
       std::uint64_t w;
       std::memcpy(&w, p, sizeof w);
       return w;
     }
+    static std::uint64_t load4(const char* p) {
+      std::uint32_t w;
+      std::memcpy(&w, p, sizeof w);
+      return w;
+    }
     std::string lower_;
-    std::vector<std::uint64_t> word_;  // for each full eight bytes before the last eight
-    std::vector<std::uint64_t> mask_;
-    std::uint64_t last_word_ = 0;
+    std::uint64_t first_word_ = 0;  // the first 8 (or 4) bytes
+    std::uint64_t first_mask_ = 0;
+    std::uint64_t last_word_ = 0;  // the last 8 (or 4), overlapping the others when n % 8 != 0
     std::uint64_t last_mask_ = 0;
+    std::vector<std::uint64_t> word_;  // names over 16 bytes: each 8 bytes between
+    std::vector<std::uint64_t> mask_;
   };
 
   std::vector<wanted_name> headers_;  // by slot
   std::vector<std::string> cookies_;
   std::vector<std::string> query_;
-  std::array<slot_index, table_size> header_table_;  // open addressing, no_slot = empty
+  std::array<std::int8_t, index_size> header_index_;  // the first slot of a chain, or no_slot
+  std::array<std::int8_t, max_header_slots> next_;    // by slot: the next slot in its chain
   slot_index add_header_slot(std::string_view name);
   slot_index cookie_header_ = no_slot;
   bool cookie_read_as_header_ = false;
+  // Bit n: a wanted name has n bytes (bit 63: 63 or more).
+  static std::uint64_t length_bit(std::size_t n) { return std::uint64_t{1} << (n < 63 ? n : 63); }
+  std::uint64_t cookie_lengths_ = 0;
+  std::uint64_t query_lengths_ = 0;
 };
 
 // One decision's view of the request by slot. Each part of the request is read
@@ -143,6 +156,14 @@ class field_values {
     if (slot == no_slot || catalog_ == nullptr) {
       return find_header(request_, name);
     }
+    return header_at(slot);
+  }
+  std::optional<std::string_view> cookie(slot_index slot, std::string_view name);
+  std::optional<std::string_view> query(slot_index slot, std::string_view name);
+
+  // By a slot of the catalog this table was made with (never no_slot, never
+  // without a catalog): what a cohort plan reads, inline.
+  std::optional<std::string_view> header_at(slot_index slot) {
     if (!headers_read_) {
       read_headers();
     }
@@ -151,8 +172,24 @@ class field_values {
     }
     return std::string_view(headers_[slot].data, headers_[slot].size);
   }
-  std::optional<std::string_view> cookie(slot_index slot, std::string_view name);
-  std::optional<std::string_view> query(slot_index slot, std::string_view name);
+  std::optional<std::string_view> cookie_at(slot_index slot) {
+    if (!cookies_read_) {
+      read_cookies();
+    }
+    if ((cookies_present_ & (1u << slot)) == 0) {
+      return std::nullopt;
+    }
+    return std::string_view(cookies_[slot].data, cookies_[slot].size);
+  }
+  std::optional<std::string_view> query_at(slot_index slot) {
+    if (!query_read_) {
+      read_query();
+    }
+    if ((query_present_ & (1u << slot)) == 0) {
+      return std::nullopt;
+    }
+    return std::string_view(query_[slot].data, query_[slot].size);
+  }
   // The header's value parsed as a version, parsed once per decision.
   std::optional<semver> header_semver(slot_index slot, std::string_view value);
 
@@ -170,6 +207,8 @@ class field_values {
   };
   void read_headers();
   void read_cookies();
+  // True when every wanted cookie is found.
+  bool read_cookie_line(std::string_view line, std::uint16_t all);
   void read_query();
 
   const request_view& request_;

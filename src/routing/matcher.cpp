@@ -98,6 +98,8 @@ std::optional<compiled_match> compiled_match::compile(const config::request_matc
       c.fields_.begin());
   c.has_users_ = !m.users.empty();
   c.users_.insert(m.users.begin(), m.users.end());
+  c.only_path_prefix_ = c.path_prefix_ && c.host_.empty() && c.methods_.empty() && !c.path_exact_ &&
+                        !c.path_regex_ && c.fields_.empty() && !c.has_users_;
   if (errors.size() != errors_before) {
     return std::nullopt;
   }
@@ -194,6 +196,12 @@ bool compiled_match::matches(const request_view& request, user_key_source* key) 
 
 bool compiled_match::matches(field_values& fields, user_key_source* key) const {
   const request_view& request = fields.request();
+  if (only_path_prefix_) {
+    // The usual route: one path prefix, nothing else.
+    const std::string& prefix = *path_prefix_;
+    return request.path.size() >= prefix.size() &&
+           std::equal(prefix.begin(), prefix.end(), request.path.begin());
+  }
   if (!host_.empty()) {
     const std::string_view host = strip_port(request.host);
     if (host_suffix_ ? !(host.size() > host_.size() && iends_with(host, host_))

@@ -67,6 +67,15 @@ class compiled_match {
   bool matches(field_values& fields, user_key_source* key) const;
   bool matches(const request_view& request, user_key_source* key) const;
 
+  // What a cohort plan flattens (routing/cohort_plan.hpp).
+  const std::vector<compiled_field>& fields() const { return fields_; }
+  const string_set& users() const { return users_; }
+  bool has_users() const { return has_users_; }
+  // Host, method or path conditions, which a plan leaves to matches().
+  bool tests_request_line() const {
+    return !host_.empty() || !methods_.empty() || path_exact_ || path_prefix_ || path_regex_;
+  }
+
  private:
   std::string host_;  // lower case; for "*.example.com" the suffix ".example.com"
   bool host_suffix_ = false;
@@ -79,6 +88,7 @@ class compiled_match {
   std::size_t first_costly_ = 0;        // index of the first regex or semver field
   string_set users_;
   bool has_users_ = false;
+  bool only_path_prefix_ = false;  // a path prefix and no other condition
 };
 
 // The host without its port: "Example.com:8080" -> "Example.com", "[::1]:80" -> "[::1]".

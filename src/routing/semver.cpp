@@ -10,9 +10,6 @@ bool is_space(char c) {
 
 }  // namespace
 
-// One pass over the bytes: a version header is parsed on every decision of a
-// rollout with a version cohort, and from_chars plus find per part cost
-// several times this loop.
 std::optional<semver> parse_semver(std::string_view text) {
   const char* p = text.data();
   const char* end = p + text.size();
@@ -25,33 +22,42 @@ std::optional<semver> parse_semver(std::string_view text) {
   if (p < end && (*p == 'v' || *p == 'V')) {
     ++p;
   }
-  semver v;
-  std::uint32_t* parts[] = {&v.major, &v.minor, &v.patch};
-  for (std::uint32_t* part : parts) {
-    std::uint32_t n = 0;
-    const char* digits = p;
-    while (p < end && *p >= '0' && *p <= '9') {
-      if (p - digits == 9) {
-        return std::nullopt;  // nine digits always fit in 32 bits; longer is no version anyone
-                              // ships
+  // One loop over the bytes with the part and its digit count as state: a
+  // version header is parsed on every decision of a rollout with a version
+  // cohort, and a loop per part cost twice this.
+  std::uint32_t parts[3] = {0, 0, 0};
+  std::size_t part = 0;
+  int digits = 0;
+  for (; p < end; ++p) {
+    const auto d = static_cast<unsigned char>(*p - '0');
+    if (d < 10) {
+      if (++digits > 9) {
+        // Nine digits always fit in 32 bits; longer is no version anyone ships.
+        return std::nullopt;
       }
-      n = n * 10 + static_cast<std::uint32_t>(*p - '0');
-      ++p;
+      parts[part] = parts[part] * 10 + d;
+      continue;
     }
-    if (p == digits) {
-      return std::nullopt;
+    if (digits == 0) {
+      return std::nullopt;  // an empty part
     }
-    *part = n;
-    // The pre-release or build suffix ends the version.
-    if (p == end || *p == '-' || *p == '+') {
-      return v;
+    if (*p == '.') {
+      if (part == 2) {
+        return std::nullopt;  // a fourth part, or a trailing dot after the third
+      }
+      ++part;
+      digits = 0;
+      continue;
     }
-    if (*p != '.') {
-      return std::nullopt;
+    if (*p == '-' || *p == '+') {
+      break;  // the pre-release or build suffix ends the version
     }
-    ++p;
+    return std::nullopt;
   }
-  return std::nullopt;  // a fourth part, or a trailing dot after the third
+  if (digits == 0) {
+    return std::nullopt;
+  }
+  return semver{parts[0], parts[1], parts[2]};
 }
 
 std::optional<semver_range> parse_semver_range(std::string_view text) {

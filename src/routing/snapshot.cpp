@@ -147,7 +147,6 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
         add_errors(diags, cc.where, where + " cohort '" + cc.name + "'", errors);
         continue;
       }
-      m->bind(fields);
       r->cohorts.push_back(compiled_cohort{cc.name, std::move(*m), cc.pin, false});
     }
     r->weight = rc.weight;
@@ -169,6 +168,14 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     }
     // States for rollouts the file no longer has are left alone: the store outlives configs.
     r->weight = std::min(r->weight, full_share);
+    // Only cohorts that can change a decision read request fields: the others'
+    // names would only make every decision's header scan find more.
+    for (compiled_cohort& cohort : r->cohorts) {
+      if (cohort.pin != config::pin_target::none || cohort.joined) {
+        cohort.match.bind(fields);
+      }
+    }
+    r->plan = cohort_plan::build(r->cohorts, r->seed);
     snap->rollouts_.push_back(std::move(r));
   }
 

@@ -16,20 +16,52 @@ namespace {
 // whatever the request: repeated headers, names in any case, several Cookie
 // headers, odd cookie and query syntax, names beyond the table.
 TEST(FieldSlots, AgreesWithDirectLookups) {
+  // Names of every length class the comparison treats apart: under 4 bytes,
+  // 4 to 7, exactly 8, 9 to 16, over 16; and names that share a length.
   const std::vector<std::string> header_names = {"X-User-Id",
                                                  "x-app-version",
                                                  "Cookie",
                                                  "User-Agent",
                                                  "X-Cohort",
                                                  "Accept",
-                                                 "X-Averyveryverylongheadername-Here"};
+                                                 "X-Averyveryverylongheadername-Here",
+                                                 "TE",
+                                                 "X-Ab",
+                                                 "X-Region",
+                                                 "X-Regiom",
+                                                 "x-user-ie",
+                                                 "X-Averyveryverylongheadername-Hexe"};
   const std::vector<std::string> cookie_names = {"plan", "cohort_uid", "theme", "a"};
   const std::vector<std::string> query_names = {"preview", "user", "x"};
   const std::vector<std::string> values = {
-      "",      "1", "a=1", "plan=pro; theme=dark", " plan = \"ent\" ;a", "plan;a=2;;cohort_uid=ff",
-      "5.2.0", "v6"};
+      "",
+      "1",
+      "a=1",
+      "plan=pro; theme=dark",
+      " plan = \"ent\" ;a",
+      "plan;a=2;;cohort_uid=ff",
+      "5.2.0",
+      "v6",
+      "\tplan\t=\t\"\" ; theme",
+      "plan=\"",
+      "=plan; plan=a=b;",
+      "a; plan=x",
+      "theme=dark; plan=free; session=abc",
+      "averyveryverylongcookiename=averyveryverylongvalue;plan=long",
+      "a=0123456789abcdef0;plan=;",
+      " ;;plan= ;a=1 "};
   const std::vector<std::string> queries = {
-      "", "preview", "user=1&user=2", "x=&preview=1", "a=1&&x", "userx=3&user"};
+      "",
+      "preview",
+      "user=1&user=2",
+      "x=&preview=1",
+      "a=1&&x",
+      "userx=3&user",
+      "&",
+      "x=a=b&",
+      "preview&x",
+      "=1&user=",
+      "averyveryverylongparametername=averyveryverylongvalue&user=u1&preview=1"};
   std::mt19937 rng(3);
   const auto pick = [&](const std::vector<std::string>& v) { return v[rng() % v.size()]; };
   const auto vary_case = [&](std::string s) {

@@ -86,8 +86,9 @@ TEST(NoAllocation, CommonPathDecisions) {
   config::request_match users;
   users.users = {"alice", "bob"};
   ro.cohorts.push_back(cohort("beta", users));
-  const auto snap = testing::build_ok(
-      c, testing::state_of("profile-api", 2500, rollout_state::mode::progressing, {"beta"}));
+  const auto snap =
+      testing::build_ok(c, testing::state_of("profile-api", 2500, rollout_state::mode::progressing,
+                                             {"beta", "staff", "ids"}));
   ASSERT_TRUE(snap);
 
   testing::fake_request bucketed;
