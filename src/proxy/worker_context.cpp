@@ -6,8 +6,9 @@
 namespace cohort::proxy {
 
 worker_context::worker_context(net::asio::io_context& ctx, const snapshot_registry& registry,
-                               unsigned index, metrics::shard& metrics)
-    : ctx_(ctx), registry_(registry), index_(index), metrics_(metrics), pool_(ctx) {
+                               unsigned index, metrics::shard& metrics,
+                               upstream::shared_table* shared)
+    : ctx_(ctx), registry_(registry), index_(index), metrics_(metrics), pool_(ctx, shared) {
   std::random_device rd;
   random_state_ = (std::uint64_t{rd()} << 32) ^ rd() ^ (std::uint64_t{index} << 48);
 }
