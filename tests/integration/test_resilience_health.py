@@ -295,7 +295,7 @@ def rss_kib(pid):
     return 0
 
 
-async def flood(port, n, path):
+async def flood(port, n, path, sending=None):
     """n concurrent requests, each on its own connection: every connection is
     opened first, then all requests are sent at once. Returns a list of
     (status, seconds from send to complete answer, tail of the answer)."""
@@ -309,6 +309,8 @@ async def flood(port, n, path):
         return None
 
     conns = await asyncio.gather(*(connect() for _ in range(n)))
+    if sending is not None:
+        sending.set()
 
     async def one(i, conn):
         if conn is None:
@@ -361,18 +363,26 @@ class BreakerFlood(unittest.TestCase):
             before = run_wrk(gw.url("/echo"), duration_s=2, connections=4, threads=1)
             rss_before = rss_kib(gw.pid)
 
+            # While the flood holds every slot (its upstream answers after 5 s),
+            # wrk measures the other service and the refusals on the limited one.
+            sending = threading.Event()
             during = {}
+            refusals = {}
+
+            def measure(into, path):
+                if sending.wait(60):
+                    time.sleep(0.5)
+                    into.update(run_wrk(gw.url(path), duration_s=2, connections=2, threads=1))
+
+            watchers = [threading.Thread(target=measure, args=(during, "/echo")),
+                        threading.Thread(target=measure, args=(refusals, "/slow?ms=5000"))]
+            for w in watchers:
+                w.start()
             started = time.monotonic()
-
-            def measure():
-                time.sleep(1.0)  # once the flood's connections are in
-                during.update(run_wrk(gw.url("/echo"), duration_s=3, connections=4, threads=1))
-
-            watcher = threading.Thread(target=measure)
-            watcher.start()
-            results = asyncio.run(flood(gw.port(), self.N, "/slow?ms=300"))
+            results = asyncio.run(flood(gw.port(), self.N, "/slow?ms=5000", sending))
             rss_peak = rss_kib(gw.pid)
-            watcher.join(30)
+            for w in watchers:
+                w.join(30)
             elapsed = time.monotonic() - started
 
             by_status = {}
@@ -381,27 +391,36 @@ class BreakerFlood(unittest.TestCase):
             refused = sorted(took for status, took, _ in results if status == 503)
             p50 = refused[len(refused) // 2] if refused else None
             p99 = refused[len(refused) * 99 // 100] if refused else None
-            print(f"\nflood of {self.N}: {by_status} in {elapsed:.1f}s; 503 latency "
-                  f"p50 {p50 and p50 * 1000:.0f} ms p99 {p99 and p99 * 1000:.0f} ms; "
-                  f"gateway RSS {rss_before} KiB -> {rss_peak} KiB; other p99 "
-                  f"{before['latency_ms']['p99']} ms -> {during['latency_ms']['p99']} ms")
+            print(f"\nflood of {self.N}: {by_status} in {elapsed:.1f}s; client-side 503 "
+                  f"latency p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms (the Python client "
+                  f"is the bottleneck); wrk on the full subset: {refusals['requests']} requests, "
+                  f"{refusals['non_2xx']} non-2xx, p50 {refusals['latency_ms']['p50']} ms p99 "
+                  f"{refusals['latency_ms']['p99']} ms; gateway RSS {rss_before} KiB -> "
+                  f"{rss_peak} KiB; other service p99 {before['latency_ms']['p99']} ms -> "
+                  f"{during['latency_ms']['p99']} ms")
             self.assertLess(elapsed, 60)
             self.assertEqual(by_status.get(200, 0) + by_status.get(503, 0), self.N, by_status)
             self.assertGreater(by_status.get(503, 0), self.N // 2)
-            # Refusals are answered without waiting for the limited upstream (300 ms).
-            self.assertLess(p50, 0.3)
+            self.assertGreaterEqual(by_status.get(200, 0), 50)
+            # Refusals are answered at once, never queued behind the 5 s upstream.
+            self.assertGreater(refusals["requests"], 20, refusals["raw"])
+            self.assertEqual(refusals["non_2xx"], refusals["requests"], refusals["raw"])
+            self.assertLess(refusals["latency_ms"]["p99"], 500, refusals["raw"])
+            total_503 = by_status[503] + refusals["non_2xx"]
             for status, _, body in results:
                 if status == 503:
                     self.assertIn(b"max_requests", body)
                     break
-            self.assertEqual(metric(gw, "cohort_circuit_breaker_overflows_total",
-                                    service="limited-api", subset="stable",
-                                    breaker="max_requests"), by_status[503])
+            # wrk stops with a refusal or two written but not yet read.
+            overflows = metric(gw, "cohort_circuit_breaker_overflows_total",
+                               service="limited-api", subset="stable", breaker="max_requests")
+            self.assertGreaterEqual(overflows, total_503)
+            self.assertLessEqual(overflows, total_503 + 4)
             # 10,000 connections cost buffers, not a queue of requests: a generous bound.
             self.assertLess(rss_peak - rss_before, 256 * 1024)
             self.assertEqual(during["non_2xx"], 0, during["raw"])
             self.assertLess(during["latency_ms"]["p99"],
-                            max(20 * before["latency_ms"]["p99"], 250), during["raw"])
+                            max(25 * before["latency_ms"]["p99"], 500), during["raw"])
 
 
 class RateLimit(unittest.TestCase):
