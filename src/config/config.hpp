@@ -89,8 +89,8 @@ struct rate_limit_config {
 struct subset_config {
   std::string name;
   std::vector<host_port> endpoints;
-  std::optional<rate_limit_config> rate_limit;  // nullopt: unlimited
   source_location where;
+  std::optional<rate_limit_config> rate_limit = std::nullopt;  // nullopt: unlimited
 };
 
 // An inclusive range of status codes a health check accepts ("200-399", "204").

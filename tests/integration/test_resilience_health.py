@@ -206,17 +206,22 @@ class HealthChecks(unittest.TestCase):
                 "is unhealthy: 2 failed checks, last: status 404"), timeout=1)
             # A reload that keeps the endpoint keeps its verdict (no flap to healthy).
             config["services"][0]["request_timeout"] = "4s"
-            gw.reload(config)
+            applied(gw, gw.reload(config))
             for _ in range(5):
                 self.assertEqual(metric(gw, "cohort_upstream_endpoint_healthy", **labels), 0)
                 time.sleep(0.05)
             # A reload that drops the checks puts it back in rotation.
             del config["services"][0]["health_check"]
-            gw.reload(config)
+            applied(gw, gw.reload(config))
             self.assertIsNone(metric(gw, "cohort_upstream_endpoint_healthy", **labels))
             users = canary_users(gw, 1)
             status, reason, label, _ = get(gw, users[0])
             self.assertEqual((status, label), (200, "v1.1"), reason)
+
+
+def applied(gw, mark):
+    """Waits for the reload sent after log mark `mark` to be applied."""
+    gw.wait_for_log(lambda r: r.get("msg") == "configuration applied", timeout=5, since=mark)
 
 
 class HangingCanaryDoesNotStallTheWorker(unittest.TestCase):
@@ -225,8 +230,10 @@ class HangingCanaryDoesNotStallTheWorker(unittest.TestCase):
         self.addCleanup(stable.stop)
         silent = SilentUpstream()
         self.addCleanup(silent.close)
-        # One worker: a stall of its reactor would show on every request.
-        config = make_config(silent.address, stable.address, per_try_timeout="400ms")
+        # One worker: a stall of its reactor would show on every request. The
+        # budget lets all four hung requests be retried at the same moment.
+        config = make_config(silent.address, stable.address, per_try_timeout="400ms",
+                             retries={"budget": "100%", "min_concurrency": 8})
         with Gateway(config) as gw:
             users = canary_users(gw, 4)
             other = stable_user(gw)
