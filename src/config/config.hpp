@@ -87,9 +87,38 @@ struct state_config {
 // ---------------------------------------------------------------- services
 enum class lb_policy { least_request, round_robin };
 
+// A token bucket over one subset's requests, shared by all workers (exact
+// process-wide): requests_per_second refill, burst the bucket's size.
+struct rate_limit_config {
+  double requests_per_second = 0;
+  std::uint32_t burst = 1;
+  source_location where;
+};
+
 struct subset_config {
   std::string name;
   std::vector<host_port> endpoints;
+  source_location where;
+  std::optional<rate_limit_config> rate_limit = std::nullopt;  // nullopt: unlimited
+};
+
+// An inclusive range of status codes a health check accepts ("200-399", "204").
+struct status_range {
+  std::uint16_t low = 200;
+  std::uint16_t high = 399;
+};
+
+// Active health checks of every endpoint of every subset of a service: a GET
+// of path each interval; unhealthy_threshold failures in a row take an
+// endpoint out of rotation, healthy_threshold successes in a row bring it back.
+// Endpoints start healthy (a restart never fails everyone over).
+struct health_check_config {
+  std::string path = "/healthz";
+  duration interval = 5s;
+  duration timeout = 1s;
+  std::uint32_t healthy_threshold = 2;
+  std::uint32_t unhealthy_threshold = 3;
+  std::vector<status_range> expected_statuses{status_range{}};
   source_location where;
 };
 
@@ -140,7 +169,8 @@ struct service_config {
   failover_mode failover = failover_mode::stable;
   outlier_config outlier_detection;
   retry_config retries;
-  circuit_breaker_config circuit_breakers;  // applies to each subset
+  circuit_breaker_config circuit_breakers;          // applies to each subset
+  std::optional<health_check_config> health_check;  // nullopt: no active checks
   source_location where;
 };
 

@@ -1,8 +1,115 @@
+#include <algorithm>
+#include <cmath>
+
 #include "config/parsers.hpp"
 
 namespace cohort::config::detail {
 
 namespace {
+
+void parse_rate_limit(context& cx, const std::string& subset_what, const field& f,
+                      std::optional<rate_limit_config>& out) {
+  object o(cx, f, subset_what + " rate_limit", {"requests_per_second", "burst"});
+  o.check_keys();
+  if (!o.is_map()) {
+    return;
+  }
+  rate_limit_config limit;
+  limit.where = o.where();
+  const field* rps_field = o.require("requests_per_second");
+  const auto rps = o.number("requests_per_second");
+  if (!rps) {
+    return;
+  }
+  // Below one request a day the bucket's arithmetic in nanoseconds overflows.
+  if (!(*rps >= 0.00002 && *rps <= 1e9)) {
+    o.error(*rps_field, "requests_per_second must be from 0.00002 to 1000000000");
+    return;
+  }
+  limit.requests_per_second = *rps;
+  // Default burst: one second's worth, at least one request.
+  limit.burst = static_cast<std::uint32_t>(std::max(1.0, std::ceil(*rps)));
+  if (const auto n = o.count("burst", 1, 100000000)) {
+    limit.burst = static_cast<std::uint32_t>(*n);
+  } else if (o.find("burst") != nullptr) {
+    return;
+  }
+  out = limit;
+}
+
+// "200", "200-399": an inclusive range of codes from 100 to 599.
+std::optional<status_range> parse_status_range(std::string_view text) {
+  const auto dash = text.find('-');
+  const auto low = parse_count(text.substr(0, dash));
+  const auto high = dash == std::string_view::npos ? low : parse_count(text.substr(dash + 1));
+  if (!low || !high || *low < 100 || *high > 599 || *low > *high) {
+    return std::nullopt;
+  }
+  return status_range{static_cast<std::uint16_t>(*low), static_cast<std::uint16_t>(*high)};
+}
+
+void parse_health_check(context& cx, const std::string& service_what, const field& f,
+                        std::optional<health_check_config>& out) {
+  object o(cx, f, service_what + " health_check",
+           {"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold",
+            "expected_statuses"});
+  o.check_keys();
+  if (!o.is_map()) {
+    return;
+  }
+  health_check_config hc;
+  hc.where = o.where();
+  bool ok = true;
+  if (const auto path = o.text("path")) {
+    if (path->empty() || path->front() != '/' ||
+        path->find_first_of(" \t\r\n") != std::string::npos) {
+      o.error(*o.find("path"), "path '" + *path + "' must start with '/' and contain no spaces");
+      ok = false;
+    } else {
+      hc.path = *path;
+    }
+  }
+  if (const auto d = o.positive_duration("interval")) {
+    hc.interval = *d;
+  }
+  if (const auto d = o.positive_duration("timeout")) {
+    hc.timeout = *d;
+    if (hc.timeout > hc.interval) {
+      o.error(*o.find("timeout"), "timeout is longer than interval (checks would overlap)");
+      ok = false;
+    }
+  } else {
+    hc.timeout = std::min(hc.timeout, hc.interval);  // a short interval shortens the default
+  }
+  if (const auto n = o.count("healthy_threshold", 1, 1000)) {
+    hc.healthy_threshold = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto n = o.count("unhealthy_threshold", 1, 1000)) {
+    hc.unhealthy_threshold = static_cast<std::uint32_t>(*n);
+  }
+  if (const field* statuses = o.find("expected_statuses")) {
+    hc.expected_statuses.clear();
+    for (const auto& item : list_items(cx, o.what(), *statuses)) {
+      const auto text = item.IsScalar() ? item.Scalar() : std::string();
+      if (const auto range = parse_status_range(text)) {
+        hc.expected_statuses.push_back(*range);
+      } else {
+        cx.error(item, o.what() + ": expected status '" + text +
+                           "' is not a code or a range of codes from 100 to 599 (like 200 or "
+                           "200-399)");
+        ok = false;
+      }
+    }
+    const bool list = statuses->value.IsNull() || statuses->value.IsSequence();
+    if (hc.expected_statuses.empty() && ok && list) {
+      o.error(*statuses, "expected_statuses must list at least one code or range");
+      ok = false;
+    }
+  }
+  if (ok) {
+    out = std::move(hc);
+  }
+}
 
 void parse_subset(context& cx, const std::string& service_what, const YAML::Node& key,
                   const YAML::Node& value, service_config& service) {
@@ -22,7 +129,7 @@ void parse_subset(context& cx, const std::string& service_what, const YAML::Node
     }
   }
   object o(cx, field{subset.name, key, value}, service_what + " subset '" + subset.name + "'",
-           {"endpoints"});
+           {"endpoints", "rate_limit"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -43,6 +150,9 @@ void parse_subset(context& cx, const std::string& service_what, const YAML::Node
     if (items.empty() && (endpoints->value.IsNull() || endpoints->value.IsSequence())) {
       o.error(*endpoints, "endpoints must list at least one host:port");
     }
+  }
+  if (const field* f = o.find("rate_limit")) {
+    parse_rate_limit(cx, o.what(), *f, subset.rate_limit);
   }
   service.subsets.push_back(std::move(subset));
 }
@@ -115,7 +225,7 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
   object o(cx, node, label(node, "service", index),
            {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
-            "failover", "outlier_detection", "retries", "circuit_breakers"});
+            "failover", "outlier_detection", "retries", "circuit_breakers", "health_check"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -163,6 +273,9 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   if (const field* f = o.find("circuit_breakers")) {
     parse_breakers(cx, o.what(), *f, s.circuit_breakers);
+  }
+  if (const field* f = o.find("health_check")) {
+    parse_health_check(cx, o.what(), *f, s.health_check);
   }
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {

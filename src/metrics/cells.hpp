@@ -46,6 +46,11 @@ struct upstream_cell {
   std::atomic<std::uint64_t> tunnels_opened{0};
   std::atomic<std::uint64_t> tunnels_closed{0};
   std::array<std::atomic<std::uint64_t>, grpc_status_count> grpc_statuses{};  // by code
+  std::atomic<std::uint64_t> rate_limited{0};
+};
+
+struct failover_cell {
+  std::atomic<std::uint64_t> count{0};
 };
 
 struct listener_cell {
@@ -117,6 +122,7 @@ using request_cells = cell_directory<request_cell, 4, 256>;    // 4096 series, 5
 using upstream_cells = cell_directory<upstream_cell, 6, 256>;  // 16384
 using listener_cells = cell_directory<listener_cell, 6, 4>;    // 256
 using decision_cells = cell_directory<decision_cell, 8, 256>;  // 65536
+using failover_cells = cell_directory<failover_cell, 6, 256>;  // 16384
 using arm_cells = cell_directory<arm_ring, 0, 1024>;           // 1024 arms, 170 KB each
 
 }  // namespace cohort::metrics

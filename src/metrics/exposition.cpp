@@ -203,6 +203,17 @@ void render_upstreams(std::string& out, const collected& c) {
              s.grpc_statuses[g]);
     }
   }
+  constexpr std::string_view limited = "cohort_rate_limited_total";
+  family(out, limited, "counter", "Requests refused because the subset's rate limit was spent.");
+  for (const auto& s : c.upstreams) {
+    sample(out, limited, {{"service", s.service}, {"subset", s.subset}}, s.rate_limited);
+  }
+  constexpr std::string_view failovers = "cohort_failovers_total";
+  family(out, failovers, "counter",
+         "Requests of a canary or baseline subset served by the rollout's stable subset.");
+  for (const auto& s : c.failovers) {
+    sample(out, failovers, {{"service", s.service}, {"from", s.from}, {"to", s.to}}, s.count);
+  }
 }
 
 void render_listeners(std::string& out, const collected& c) {
@@ -261,6 +272,13 @@ void render_server(std::string& out, const server_metrics& m) {
   for (const auto& a : m.analysis_checks) {
     sample(out, "cohort_analysis_checks_total",
            {{"rollout", a.rollout}, {"metric", a.metric}, {"result", a.result}}, a.count);
+  }
+  family(out, "cohort_upstream_endpoint_healthy", "gauge",
+         "1 while the endpoint passes its active health checks, 0 once it failed them.");
+  for (const auto& e : m.endpoints) {
+    sample(out, "cohort_upstream_endpoint_healthy",
+           {{"service", e.service}, {"subset", e.subset}, {"endpoint", e.endpoint}},
+           std::uint64_t{e.healthy ? 1u : 0u});
   }
   family(out, "cohort_config_reloads_total", "counter",
          "Configuration reloads, by result (ok, rejected).");

@@ -33,11 +33,20 @@ struct analysis_check_count {
   std::uint64_t count = 0;
 };
 
+// An endpoint's active health check verdict (cohort_upstream_endpoint_healthy).
+struct endpoint_health_gauge {
+  std::string service;
+  std::string subset;
+  std::string endpoint;
+  bool healthy = true;
+};
+
 struct server_metrics {
   std::vector<rollout_view> rollouts;
   std::vector<analysis_check_count> analysis_checks;
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_rejected = 0;
+  std::vector<endpoint_health_gauge> endpoints;  // checked endpoints only
 };
 
 // The content type to answer GET /metrics with.

@@ -89,6 +89,7 @@ void registry::reserve_all() {
     s->upstreams_.reserve(upstreams_.by_id.size());
     s->listeners_.reserve(listeners_.by_id.size());
     s->decisions_.reserve(decisions_.by_id.size());
+    s->failovers_.reserve(failovers_.by_id.size());
     s->arms_.reserve(arms_.by_id.size());
   }
 }
@@ -119,8 +120,15 @@ series_table registry::intern(const label_model& model) {
   for (const auto& ro : model.rollouts) {
     const auto* subsets = subsets_of(ro.service);
     if (subsets != nullptr) {
+      const auto& service = model.services[ro.service];
+      const bool has_stable = ro.stable < subsets->size();
       for (const auto& subset : *subsets) {
         t.arm_ids_.push_back(intern_one(arms_, {ro.name, subset}, arm_cells::capacity));
+        t.failover_ids_.push_back(has_stable && subset != (*subsets)[ro.stable]
+                                      ? intern_one(failovers_,
+                                                   {service.name, subset, (*subsets)[ro.stable]},
+                                                   failover_cells::capacity)
+                                      : no_series);
         for (std::size_t r = 0; r < decision_reason_count; ++r) {
           t.decision_ids_.push_back(intern_one(
               decisions_, {ro.name, subset, std::string(label_of(static_cast<decision_reason>(r)))},
@@ -312,6 +320,7 @@ collected registry::collect() const {
         for (std::size_t g = 0; g < grpc_status_count; ++g) {
           series.grpc_statuses[g] += c->grpc_statuses[g].load(r);
         }
+        series.rate_limited += c->rate_limited.load(r);
       }
     }
     series.tunnels_open = tunnels_closed > tunnels_opened ? 0 : tunnels_opened - tunnels_closed;
@@ -345,6 +354,19 @@ collected registry::collect() const {
     series.reason = decisions_.by_id[id][2];
     for (const auto& s : shards_) {
       if (const decision_cell* c = s->decisions_.find(static_cast<series_id>(id))) {
+        series.count += c->count.load(r);
+      }
+    }
+  }
+
+  out.failovers.resize(failovers_.by_id.size());
+  for (std::size_t id = 0; id < failovers_.by_id.size(); ++id) {
+    auto& series = out.failovers[id];
+    series.service = failovers_.by_id[id][0];
+    series.from = failovers_.by_id[id][1];
+    series.to = failovers_.by_id[id][2];
+    for (const auto& s : shards_) {
+      if (const failover_cell* c = s->failovers_.find(static_cast<series_id>(id))) {
         series.count += c->count.load(r);
       }
     }

@@ -44,6 +44,11 @@ struct collected {
     std::array<std::uint64_t, breaker_count> breaker_overflows{};
     std::uint64_t tunnels_open = 0;
     std::array<std::uint64_t, grpc_status_count> grpc_statuses{};
+    std::uint64_t rate_limited = 0;
+  };
+  struct failover_series {
+    std::string service, from, to;
+    std::uint64_t count = 0;
   };
   struct listener_series {
     std::string listener;
@@ -59,6 +64,7 @@ struct collected {
   std::vector<upstream_series> upstreams;
   std::vector<listener_series> listeners;
   std::vector<decision_series> decisions;
+  std::vector<failover_series> failovers;
   std::uint64_t refused_series = 0;  // label sets beyond capacity, recorded nowhere
 };
 
@@ -102,6 +108,7 @@ class registry {
   label_index upstreams_;
   label_index arms_;
   label_index decisions_;
+  label_index failovers_;
   label_index listeners_;
   std::uint64_t refused_ = 0;
 };

@@ -51,6 +51,7 @@ struct label_model {
   struct rollout {
     std::string name;
     std::uint32_t service = 0;  // index into services; its subsets are the rollout's arms
+    std::uint32_t stable = 0;   // index of its stable subset: where failovers go
   };
   std::vector<service> services;
   std::vector<route> routes;
@@ -80,6 +81,14 @@ class series_table {
       return no_series;
     }
     return pick(rollout_base_, static_cast<std::size_t>(rollout), subset, arm_ids_);
+  }
+  // cohort_failovers_total of a rollout's subset `from` to the rollout's
+  // stable subset; no_series for stable itself.
+  series_id failover(std::int32_t rollout, std::uint32_t from) const {
+    if (rollout < 0) {
+      return no_series;
+    }
+    return pick(rollout_base_, static_cast<std::size_t>(rollout), from, failover_ids_);
   }
   series_id decision(std::int32_t rollout, std::uint32_t subset, decision_reason r) const {
     const auto ro = static_cast<std::size_t>(rollout);
@@ -112,6 +121,7 @@ class series_table {
   std::vector<std::uint32_t> rollout_base_{0};
   std::vector<series_id> arm_ids_;
   std::vector<series_id> decision_ids_;
+  std::vector<series_id> failover_ids_;  // parallel to arm_ids_
 };
 
 }  // namespace cohort::metrics

@@ -54,6 +54,18 @@ class alignas(64) shard {
   void record_upstream(series_id id, upstream_event e);
   // A request refused by an open circuit breaker of the series' subset.
   void record_breaker_overflow(series_id id, breaker b);
+  // A request refused by the subset's rate limit (cohort_rate_limited_total).
+  void record_rate_limited(series_id id) {
+    if (upstream_cell* c = upstreams_.find(id)) {
+      bump(c->rate_limited);
+    }
+  }
+  // A request failed over to stable (id: series_table::failover).
+  void record_failover(series_id id) {
+    if (failover_cell* c = failovers_.find(id)) {
+      bump(c->count);
+    }
+  }
 
   // cohort_tunnels_open{service,subset}: a tunnel counts from its 101 to its
   // close, under the series (table.upstream) it opened with.
@@ -95,6 +107,7 @@ class alignas(64) shard {
   upstream_cells upstreams_;
   listener_cells listeners_;
   decision_cells decisions_;
+  failover_cells failovers_;
   arm_cells arms_;
 };
 

@@ -1,5 +1,7 @@
 #include "proxy/attempts.hpp"
 
+#include <cstdio>
+
 #include "proxy/request_scope.hpp"
 #include "routing/compiled.hpp"
 
@@ -19,9 +21,11 @@ std::int32_t stable_of(const routing::snapshot& snap, const routing::decision& d
   return d.subset == stable ? -1 : static_cast<std::int32_t>(stable);
 }
 
-void fail_over(const routing::snapshot& snap, routing::decision& d, std::int32_t to) {
-  const auto& subsets = snap.services()[static_cast<std::size_t>(d.service)].subsets;
+void fail_over(worker_context& worker, const published_state& pub, routing::decision& d,
+               std::int32_t to) {
+  const auto& subsets = pub.snapshot->services()[static_cast<std::size_t>(d.service)].subsets;
   const auto target = static_cast<std::uint32_t>(to);
+  worker.metrics().record_failover(pub.series.failover(d.rollout, d.subset));
   d.fail_over(target, subsets[d.subset].name, subsets[target].name);
 }
 
@@ -86,7 +90,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
   // before anything is tried on it.
   if (stable >= 0 && service.failover == config::failover_mode::stable &&
       worker.pool().in_rotation(service_index, d.subset, plan.start) == 0) {
-    fail_over(snap, d, stable);
+    fail_over(worker, plan.pub, d, stable);
   }
   retry_hold retry(worker.retry_budget());
   const upstream::endpoint_state* failed = nullptr;
@@ -133,12 +137,16 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     }
     result.err = err;
     const auto now = std::chrono::steady_clock::now();
-    if (err == exchange_error::breaker_open) {
+    if (err == exchange_error::breaker_open || err == exchange_error::rate_limited) {
       // Refused by the gateway itself: no upstream is blamed, nothing is
       // retried on the subset. A canary or baseline sends the user to stable.
-      count_breaker_overflow(worker, plan.pub, d, ex->overflow());
+      if (err == exchange_error::breaker_open) {
+        count_breaker_overflow(worker, plan.pub, d, ex->overflow());
+      } else {
+        worker.metrics().record_rate_limited(plan.pub.series.upstream(d.service, d.subset));
+      }
       if (stable >= 0 && d.failover_from < 0 && service.failover == config::failover_mode::stable) {
-        fail_over(snap, d, stable);
+        fail_over(worker, plan.pub, d, stable);
         failed = nullptr;
         continue;
       }
@@ -162,7 +170,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     // Once more on another endpoint of the subset, then on stable.
     const upstream::endpoint_state* ep = ex->endpoint();
     const std::size_t others = worker.pool().in_rotation(service_index, d.subset, now) -
-                               (ep != nullptr && !ep->outlier.ejected(now) ? 1 : 0);
+                               (ep != nullptr && ep->available(now) ? 1 : 0);
     std::int32_t next_subset = -1;
     if (attempt == 0 && ep != nullptr && others > 0) {
       next_subset = static_cast<std::int32_t>(d.subset);
@@ -180,7 +188,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     if (next_subset == static_cast<std::int32_t>(d.subset)) {
       failed = ep;
     } else {
-      fail_over(snap, d, next_subset);
+      fail_over(worker, plan.pub, d, next_subset);
       failed = nullptr;
     }
   }
@@ -196,6 +204,29 @@ std::string failure_body(const routing::snapshot& snap, const routing::decision&
   body += "' subset '";
   body += subset.name;
   body += "'";
+  if (err == exchange_error::rate_limited) {
+    const auto& configs = snap.source().services;
+    const auto* limit =
+        static_cast<std::size_t>(d.service) < configs.size() &&
+                d.subset < configs[static_cast<std::size_t>(d.service)].subsets.size()
+            ? &configs[static_cast<std::size_t>(d.service)].subsets[d.subset].rate_limit
+            : nullptr;
+    body += ": rate limit exceeded";
+    if (limit != nullptr && *limit) {
+      char rate[32];
+      std::snprintf(rate, sizeof rate, "%g", (*limit)->requests_per_second);
+      body += " (";
+      body += rate;
+      body += " requests/s, burst ";
+      body += std::to_string((*limit)->burst);
+      body += ")";
+    }
+    const auto wait_ms = (ex.retry_after().count() + 999'999) / 1'000'000;
+    body += "; retry in ";
+    body += std::to_string(wait_ms);
+    body += "ms\n";
+    return body;
+  }
   if (err == exchange_error::breaker_open) {
     body += ": circuit breaker ";
     body += upstream::to_string(ex.overflow());

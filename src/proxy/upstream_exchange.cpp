@@ -18,6 +18,8 @@ unsigned status_for(exchange_error e) {
     case exchange_error::no_endpoint:
     case exchange_error::breaker_open:
       return 503;
+    case exchange_error::rate_limited:
+      return 429;
     case exchange_error::connect_timeout:
     case exchange_error::response_timeout:
       return 504;
@@ -50,6 +52,8 @@ std::string_view to_string(exchange_error e) {
       return "response body failed";
     case exchange_error::breaker_open:
       return "circuit breaker open";
+    case exchange_error::rate_limited:
+      return "rate limit exceeded";
   }
   return "error";
 }
@@ -95,6 +99,17 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
       co_return exchange_error::breaker_open;
     }
     breaker_ = breaker;
+  }
+  // The subset's rate limit is process-wide: one lock-free bucket for all workers.
+  if (auto* limiter = worker_.pool().limiter(service, subset); limiter != nullptr) {
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    const auto verdict = limiter->try_take(now_ns);
+    if (!verdict.admitted) {
+      retry_after_ = std::chrono::nanoseconds(verdict.retry_after_ns);
+      co_return exchange_error::rate_limited;
+    }
   }
   endpoint_ =
       worker_.pool().pick(service, subset, service_->lb, std::chrono::steady_clock::now(), avoid);

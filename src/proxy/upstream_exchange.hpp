@@ -32,6 +32,7 @@ enum class exchange_error : std::uint8_t {
   closed_early,      // 502: closed before a complete response head
   body_failed,       // response body broken mid-way: the client connection is reset
   breaker_open,      // 503: a circuit breaker of the subset is open (see overflow())
+  rate_limited,      // 429: the subset's rate limit is spent (see retry_after())
 };
 
 unsigned status_for(exchange_error e);
@@ -106,6 +107,8 @@ class upstream_exchange {
   std::uint64_t bytes_received() const { return bytes_received_; }
   // The breaker that refused the exchange (breaker_open), else none.
   upstream::breaker_kind overflow() const { return overflow_; }
+  // rate_limited: how long until the subset's bucket has a token again.
+  std::chrono::nanoseconds retry_after() const { return retry_after_; }
 
  private:
   // Writes all buffers (gathered into as few syscalls as possible).
@@ -133,6 +136,7 @@ class upstream_exchange {
   bool counted_outstanding_ = false;
   upstream::circuit_breaker* breaker_ = nullptr;  // set while this exchange counts as a request
   upstream::breaker_kind overflow_ = upstream::breaker_kind::none;
+  std::chrono::nanoseconds retry_after_{0};
   std::uint64_t bytes_received_ = 0;
 };
 

@@ -9,8 +9,9 @@
 namespace cohort::proxy {
 
 worker_context::worker_context(net::asio::io_context& ctx, const snapshot_registry& registry,
-                               unsigned index, metrics::shard& metrics)
-    : ctx_(ctx), registry_(registry), index_(index), metrics_(metrics), pool_(ctx) {
+                               unsigned index, metrics::shard& metrics,
+                               upstream::shared_table* shared)
+    : ctx_(ctx), registry_(registry), index_(index), metrics_(metrics), pool_(ctx, shared) {
   std::random_device rd;
   random_state_ = (std::uint64_t{rd()} << 32) ^ rd() ^ (std::uint64_t{index} << 48);
 }
@@ -39,10 +40,12 @@ void worker_context::start_drain() {
 namespace cohort::proxy {
 
 void worker_context::on_published() {
+  // Taking the publication attaches it, which drains upstream connections of
+  // subsets left without users.
+  const auto& pub = published();
   if (tunnels_.size() == 0) {
     return;
   }
-  const auto& pub = published();
   const auto grace = pub->snapshot->source().gateway.websocket.rollback_grace;
   const auto closings = tunnels_.sweep(*pub->snapshot, grace);
   for (const auto& c : closings) {

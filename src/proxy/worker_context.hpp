@@ -28,8 +28,9 @@ class drainable {
 
 class worker_context {
  public:
+  // shared: health flags and rate limiters common to all workers (may be null).
   worker_context(net::asio::io_context& ctx, const snapshot_registry& registry, unsigned index,
-                 metrics::shard& metrics);
+                 metrics::shard& metrics, upstream::shared_table* shared = nullptr);
 
   net::asio::io_context& io() { return ctx_; }
   unsigned index() const { return index_; }

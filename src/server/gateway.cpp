@@ -143,6 +143,8 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
     return nullptr;
   }
   g->publish(std::move(*snap));
+  g->health_ = std::make_unique<upstream::health_checker>(g->main_ctx_, g->upstream_shared_);
+  g->health_->configure(g->boot_config_);
   return g;
 }
 
@@ -200,7 +202,8 @@ int gateway::run() {
   const unsigned count = worker_count_;
   for (unsigned i = 0; i < count; ++i) {
     auto w = std::make_unique<worker>();
-    w->context = std::make_unique<proxy::worker_context>(w->ctx, registry_, i, metrics_->worker(i));
+    w->context = std::make_unique<proxy::worker_context>(w->ctx, registry_, i, metrics_->worker(i),
+                                                         &upstream_shared_);
     workers_.push_back(std::move(w));
   }
   // Listeners: worker 0 binds (port 0 picks one), the others join the same port.
@@ -274,6 +277,7 @@ void gateway::begin_shutdown() {
   shutting_down_ = true;
   ready_.store(false);
   controller_->stop();
+  health_->stop();
   if (stats_timer_) {
     stats_timer_->cancel();
   }
@@ -346,6 +350,7 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
         out.errors = to_strings(snap.err());
       } else {
         publish(std::move(*snap));
+        health_->configure(*loaded);
         config_text_ = text;
         out.ok = true;
       }
@@ -385,14 +390,22 @@ void gateway::publish(std::shared_ptr<const routing::snapshot> snap) {
     model.routes.push_back({r.name, service_index(r.service)});
   }
   for (const auto& r : cfg.rollouts) {
-    model.rollouts.push_back({r.name, service_index(r.service)});
+    const auto svc = service_index(r.service);
+    std::uint32_t stable = 0;
+    const auto& names = model.services[svc].subsets;
+    for (std::uint32_t k = 0; k < names.size(); ++k) {
+      if (names[k] == r.stable) {
+        stable = k;
+      }
+    }
+    model.rollouts.push_back({r.name, svc, stable});
   }
   auto state = std::make_shared<proxy::published_state>();
   state->series = metrics_->intern(model);
   state->snapshot = std::move(snap);
   registry_.publish(std::move(state));
   // Workers hear of it now, not at their next request: open tunnels may
-  // have to close (a rollback).
+  // have to close (a rollback), and a rollback drains upstream connections.
   for (auto& w : workers_) {
     asio::post(w->ctx, [context = w->context.get()] { context->on_published(); });
   }
@@ -519,6 +532,10 @@ admin::response gateway::handle_metrics() {
   server.reloads_ok = reloads_ok_;
   server.reloads_rejected = reloads_rejected_;
   controller_->add_metrics(server);
+  for (auto& e : health_->view()) {
+    server.endpoints.push_back(
+        {std::move(e.service), std::move(e.subset), std::move(e.endpoint), e.healthy});
+  }
   const auto snap = snapshot();
   for (const auto& r : snap->source().rollouts) {
     if (controller_->manages(r.name)) {

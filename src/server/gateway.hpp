@@ -21,6 +21,8 @@
 #include "proxy/worker_context.hpp"
 #include "routing/snapshot.hpp"
 #include "server/controller.hpp"
+#include "upstream/health_checker.hpp"
+#include "upstream/shared_table.hpp"
 
 namespace cohort::server {
 
@@ -79,6 +81,9 @@ class gateway {
 
   net::asio::io_context main_ctx_{1};
   std::unique_ptr<controller> controller_;  // after main_ctx_: its timer dies first
+  // Health flags and rate limiters the workers share; the checker writes the flags.
+  upstream::shared_table upstream_shared_;
+  std::unique_ptr<upstream::health_checker> health_;  // after main_ctx_ and the table
   std::unique_ptr<net::asio::steady_timer> stats_timer_;
   std::deque<nlohmann::json> stats_history_;
   std::uint64_t stats_through_ = 0;  // last monotonic second sampled

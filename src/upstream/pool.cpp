@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "net/listener.hpp"
+#include "upstream/drain.hpp"
 
 namespace cohort::upstream {
 
@@ -21,13 +22,34 @@ void pool::attach(const routing::snapshot& snap) {
   by_service_.reserve(snap.services().size());
   breakers_by_service_.clear();
   breakers_by_service_.reserve(snap.services().size());
-  for (const auto& svc : snap.services()) {
+  limiters_by_service_.clear();
+  limiters_by_service_.reserve(snap.services().size());
+  const auto in_use = subsets_in_use(snap);
+  // Drained unless a subset with users lists it (an endpoint shared by a
+  // rolled-back canary and stable keeps its connections).
+  for (auto& [key, ep] : endpoints_) {
+    ep->drain = true;
+  }
+  const auto& configs = snap.source().services;
+  for (std::size_t si = 0; si < snap.services().size(); ++si) {
+    const auto& svc = snap.services()[si];
     auto& subsets = by_service_.emplace_back();
     subsets.reserve(svc.subsets.size());
     auto& breakers = breakers_by_service_.emplace_back();
     breakers.reserve(svc.subsets.size());
+    auto& limiters = limiters_by_service_.emplace_back();
+    limiters.reserve(svc.subsets.size());
     const auto limits = per_worker(svc.breakers, workers);
-    for (const auto& sub : svc.subsets) {
+    for (std::size_t bi = 0; bi < svc.subsets.size(); ++bi) {
+      const auto& sub = svc.subsets[bi];
+      // Snapshot services and subsets are in the file's order.
+      const config::subset_config* sub_config =
+          si < configs.size() && bi < configs[si].subsets.size() ? &configs[si].subsets[bi]
+                                                                 : nullptr;
+      limiters.push_back(shared_ != nullptr && sub_config != nullptr
+                             ? shared_->limiter(svc.name, sub.name, sub_config->rate_limit)
+                             : nullptr);
+      const bool used = in_use[si][bi];
       auto& breaker = breakers_[svc.name + "/" + sub.name];
       if (!breaker) {
         breaker = std::make_unique<circuit_breaker>();
@@ -41,13 +63,28 @@ void pool::attach(const routing::snapshot& snap) {
         if (!slot) {
           slot = std::make_unique<endpoint_state>();
           slot->key = ep.key;
+          slot->drain = true;  // until a subset with users lists it
           if (auto addr = net::resolve_host(ep.address.host)) {
             slot->address = tcp::endpoint(*addr, ep.address.port);
             slot->resolved = true;
           }
+          if (shared_ != nullptr) {
+            slot->health = shared_->health_flag(ep.key);
+          }
+        }
+        if (used) {
+          slot->drain = false;
         }
         eps.push_back(slot.get());
       }
+    }
+  }
+  for (auto& [key, ep] : endpoints_) {
+    if (ep->drain) {
+      for (auto& conn : ep->idle) {
+        conn->stream.close();
+      }
+      ep->idle.clear();
     }
   }
 }
@@ -66,7 +103,7 @@ endpoint_state* pool::pick(std::size_t service, std::size_t subset, config::lb_p
   endpoint_state* fallback = nullptr;  // `avoid`, when it is the only one in rotation
   for (std::size_t i = 0; i < eps.size(); ++i) {
     endpoint_state* candidate = eps[(start + i) % eps.size()];
-    if (candidate->outlier.ejected(now)) {
+    if (!candidate->available(now)) {
       continue;
     }
     if (candidate == avoid) {
@@ -90,7 +127,7 @@ std::size_t pool::in_rotation(std::size_t service, std::size_t subset, steady_ti
   }
   std::size_t n = 0;
   for (const endpoint_state* ep : by_service_[service][subset]) {
-    n += ep->outlier.ejected(now) ? 0 : 1;
+    n += ep->available(now) ? 1 : 0;
   }
   return n;
 }
@@ -104,7 +141,11 @@ bool pool::report(std::size_t service, std::size_t subset, endpoint_state& ep, b
     return false;
   }
   const auto& eps = by_service_[service][subset];
-  if (!may_eject(eps.size() - in_rotation(service, subset, now), eps.size(), policy.max_ejection)) {
+  // The share counts outlier ejections only: endpoints out for failed health
+  // checks do not stop another from being ejected.
+  const auto ejected = static_cast<std::size_t>(std::count_if(
+      eps.begin(), eps.end(), [&](const endpoint_state* e) { return e->outlier.ejected(now); }));
+  if (!may_eject(ejected, eps.size(), policy.max_ejection)) {
     return false;
   }
   ep.outlier.eject(now, policy);
@@ -116,6 +157,13 @@ circuit_breaker* pool::breaker(std::size_t service, std::size_t subset) {
     return nullptr;
   }
   return breakers_by_service_[service][subset];
+}
+
+token_bucket* pool::limiter(std::size_t service, std::size_t subset) const {
+  if (service >= limiters_by_service_.size() || subset >= limiters_by_service_[service].size()) {
+    return nullptr;
+  }
+  return limiters_by_service_[service][subset];
 }
 
 awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout,
@@ -178,7 +226,7 @@ void pool::release(std::unique_ptr<connection> conn, bool reusable) {
     return;
   }
   auto& ep = *conn->endpoint;
-  if (reusable && conn->stream.is_open() && ep.idle.size() < max_idle_per_endpoint) {
+  if (reusable && !ep.drain && conn->stream.is_open() && ep.idle.size() < max_idle_per_endpoint) {
     ep.idle.push_back(std::move(conn));
     return;
   }
@@ -191,6 +239,11 @@ std::size_t pool::idle_count() const {
     n += ep->idle.size();
   }
   return n;
+}
+
+std::size_t pool::idle_count(const std::string& endpoint_key) const {
+  const auto it = endpoints_.find(endpoint_key);
+  return it == endpoints_.end() ? 0 : it->second->idle.size();
 }
 
 }  // namespace cohort::upstream

@@ -3,6 +3,7 @@
 // connections and the number of requests in flight (for least-request
 // balancing). Owned by one worker thread: no locks.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,8 @@
 #include "routing/snapshot.hpp"
 #include "upstream/circuit_breaker.hpp"
 #include "upstream/outlier.hpp"
+#include "upstream/shared_table.hpp"
+#include "upstream/token_bucket.hpp"
 
 namespace cohort::upstream {
 
@@ -32,6 +35,15 @@ struct endpoint_state {
   // allocates nothing. Most recently used last.
   std::vector<std::unique_ptr<connection>> idle;
   outlier_state outlier;  // this worker's view of its health
+  // The active health checks' verdict, shared by all workers (null: never checked).
+  const std::atomic<bool>* health = nullptr;
+  // No subset with users lists it any more (or the snapshot dropped it): its
+  // connections are closed instead of kept idle.
+  bool drain = false;
+
+  bool healthy() const { return health == nullptr || health->load(std::memory_order_relaxed); }
+  // May the pick take it: healthy and not ejected.
+  bool available(steady_time now) const { return healthy() && !outlier.ejected(now); }
 };
 
 // The endpoints of one subset, in snapshot order.
@@ -68,19 +80,24 @@ struct acquire_result {
 
 class pool {
  public:
-  explicit pool(net::asio::io_context& ctx) : ctx_(ctx) {}
+  // shared: health flags and rate limiters shared with the other workers
+  // (null: every endpoint healthy, no rate limit).
+  explicit pool(net::asio::io_context& ctx, shared_table* shared = nullptr)
+      : ctx_(ctx), shared_(shared) {}
 
   // Re-indexes endpoints for a new snapshot (idle connections survive: pools
   // are keyed by address). Call whenever the worker's snapshot changes.
+  // Endpoints that no subset with users lists any more are drained: their
+  // idle connections are closed now, their busy ones when released.
   void attach(const routing::snapshot& snap);
 
   // Picks an endpoint of a subset of the attached snapshot, by the service's
-  // policy, among those not ejected; `avoid` (an endpoint that just failed
-  // this request) is taken only when nothing else is left.
+  // policy, among those healthy and not ejected; `avoid` (an endpoint that
+  // just failed this request) is taken only when nothing else is left.
   endpoint_state* pick(std::size_t service, std::size_t subset, config::lb_policy lb,
                        steady_time now, const endpoint_state* avoid = nullptr);
 
-  // Endpoints of a subset that the pick may take (not ejected).
+  // Endpoints of a subset that the pick may take (healthy, not ejected).
   std::size_t in_rotation(std::size_t service, std::size_t subset, steady_time now) const;
 
   // The result of one exchange with ep, for outlier detection: failure is a
@@ -91,6 +108,9 @@ class pool {
   // The breaker of a subset of the attached snapshot (null when out of
   // range). It lives as long as the pool, across snapshots.
   circuit_breaker* breaker(std::size_t service, std::size_t subset);
+
+  // The process-wide rate limiter of a subset (null: unlimited).
+  token_bucket* limiter(std::size_t service, std::size_t subset) const;
 
   // An idle connection to ep, or a new one (bounded by connect_timeout) when
   // the breaker (may be null) lets one more connect start.
@@ -104,9 +124,12 @@ class pool {
   void release(std::unique_ptr<connection> conn, bool reusable);
 
   std::size_t idle_count() const;
+  // Idle connections to one endpoint ("host:port"); 0 when unknown.
+  std::size_t idle_count(const std::string& endpoint_key) const;
 
  private:
   net::asio::io_context& ctx_;
+  shared_table* shared_;
   // Keyed by "service/subset"; never erased, so connections and exchanges may
   // keep pointers. Declared before endpoints_: idle connections report to
   // their breaker when destroyed.
@@ -114,6 +137,7 @@ class pool {
   std::unordered_map<std::string, std::unique_ptr<endpoint_state>> endpoints_;
   std::vector<std::vector<subset_endpoints>> by_service_;           // [service][subset]
   std::vector<std::vector<circuit_breaker*>> breakers_by_service_;  // [service][subset]
+  std::vector<std::vector<token_bucket*>> limiters_by_service_;     // [service][subset]
   std::uint64_t round_robin_ = 0;
   static constexpr std::size_t max_idle_per_endpoint = 128;
 };

@@ -147,8 +147,15 @@ std::string render_example() {
   reg.worker(0).connection_opened(pub);
   reg.worker(0).tunnel_opened(t.upstream(0, 2));
   reg.worker(1).tunnel_opened(t.upstream(0, 2));
+  // canary (2) and baseline (1) fail over to stable (0); the canary is rate limited.
+  reg.worker(0).record_failover(t.failover(0, 2));
+  reg.worker(1).record_failover(t.failover(0, 2));
+  reg.worker(1).record_failover(t.failover(0, 1));
+  reg.worker(0).record_rate_limited(t.upstream(0, 2));
 
   server_metrics server;
+  server.endpoints.push_back({"profile-api", "canary", "127.0.0.1:9101", false});
+  server.endpoints.push_back({"profile-api", "stable", "127.0.0.1:9100", true});
   server.rollouts.push_back(
       {"profile-api", "Progressing", 2, {{"stable", 0.9}, {"baseline", 0.05}, {"canary", 0.05}}});
   server.analysis_checks.push_back({"profile-api", "success-rate", "pass", 12});
@@ -230,6 +237,9 @@ TEST(exposition, parses_line_by_line_with_the_contract_names) {
       {"cohort_rollout_step", {"gauge", {"rollout"}}},
       {"cohort_analysis_checks_total", {"counter", {"rollout", "metric", "result"}}},
       {"cohort_config_reloads_total", {"counter", {"result"}}},
+      {"cohort_rate_limited_total", {"counter", {"service", "subset"}}},
+      {"cohort_failovers_total", {"counter", {"service", "from", "to"}}},
+      {"cohort_upstream_endpoint_healthy", {"gauge", {"service", "subset", "endpoint"}}},
   };
   for (const auto& [name, spec] : contract) {
     ASSERT_EQ(types[name], spec.first) << name;
@@ -288,6 +298,24 @@ TEST(exposition, parses_line_by_line_with_the_contract_names) {
   }
   EXPECT_EQ(phase_sum, 1);
   EXPECT_EQ(by_family["cohort_rollout_phase"].size(), rollout_phases.size());
+}
+
+TEST(exposition, failovers_rate_limits_and_endpoint_health) {
+  const std::string text = render_example();
+  const auto has = [&](const std::string& line) {
+    return text.find("\n" + line + "\n") != std::string::npos;
+  };
+  EXPECT_TRUE(has(R"(cohort_failovers_total{service="profile-api",from="canary",to="stable"} 2)"));
+  EXPECT_TRUE(
+      has(R"(cohort_failovers_total{service="profile-api",from="baseline",to="stable"} 1)"));
+  // Stable never fails over to itself: no such series.
+  EXPECT_EQ(text.find(R"(from="stable")"), std::string::npos);
+  EXPECT_TRUE(has(R"(cohort_rate_limited_total{service="profile-api",subset="canary"} 1)"));
+  EXPECT_TRUE(has(R"(cohort_rate_limited_total{service="profile-api",subset="stable"} 0)"));
+  EXPECT_TRUE(has(
+      R"(cohort_upstream_endpoint_healthy{service="profile-api",subset="canary",endpoint="127.0.0.1:9101"} 0)"));
+  EXPECT_TRUE(has(
+      R"(cohort_upstream_endpoint_healthy{service="profile-api",subset="stable",endpoint="127.0.0.1:9100"} 1)"));
 }
 
 TEST(exposition, doubles_and_escapes) {
