@@ -56,12 +56,20 @@ struct access_log_config {
   double sample_ratio = 0.01;  // with mode sampled: "1%"
 };
 
+// HTTP/2 downstream limits, announced in the server's SETTINGS.
+struct http2_config {
+  std::uint32_t max_concurrent_streams = 100;   // per connection; more are refused
+  std::uint32_t initial_window_size = 1 << 20;  // per stream: request bytes buffered at most
+  std::uint32_t max_header_list_size = 65536;   // decoded header bytes per request -> 431 above
+};
+
 struct gateway_config {
   std::vector<listener_config> listeners;
   unsigned workers = 0;         // 0: auto, one per core
   std::string decision_header;  // empty: off
   limits_config limits;
   access_log_config access_log;
+  http2_config http2;
 };
 
 struct admin_config {
