@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from cohort_harness import Gateway, fnv1a64, fnv1a64_zeros, start_backend, stream_pattern
+from cohort_harness import Gateway, fnv1a64, http_get, fnv1a64_zeros, start_backend, stream_pattern
 from gateway_fixtures import _ServerBase, rss_kib
 
 DECISION = "x-cohort-decision"
@@ -408,6 +408,21 @@ class Http2Downstream(unittest.TestCase):
 
 
 class Http2Lifecycle(unittest.TestCase):
+    def test_metrics_and_access_log_carry_the_protocol(self):
+        config = make_config()
+        config["gateway"]["access_log"] = {"mode": "all"}
+        with Gateway(config) as gw:
+            proc = run(["nghttp", "-n", "-H", "X-User-Id: hank"] +
+                       [f"http://127.0.0.1:{gw.port('public')}/profile?n={i}" for i in range(7)])
+            self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+            gw.wait_for_log({"protocol": "HTTP/2", "path": "/profile", "status": 200})
+            port = gw.admin_port
+            _, _, body = http_get(port, "/metrics")
+            m = re.search(r'cohort_downstream_requests_total\{listener="public",protocol="h2"\} (\d+)',
+                          body.decode())
+            self.assertIsNotNone(m, body.decode()[:3000])
+            self.assertEqual(int(m.group(1)), 7)
+
     def test_settings_follow_the_config(self):
         config = make_config(http2={"max_concurrent_streams": 8,
                                     "initial_window_size": "256KiB"})
