@@ -624,7 +624,9 @@ class h2_connection final : public drainable {
     }
     auto& c = self(ud);
     s->closed = true;
-    if (error_code != NGHTTP2_NO_ERROR) {
+    // A normal close means our END_STREAM went out; anything else (a reset,
+    // even one with NO_ERROR) leaves the exchange without a client.
+    if (error_code != NGHTTP2_NO_ERROR || !s->out_done) {
       s->reset = true;
       c.cancel_upstream(*s);
     }
@@ -971,6 +973,7 @@ class h2_connection final : public drainable {
     }
     const auto fields = nv.build();
     if (no_body) {
+      s.out_done = true;
       nghttp2_submit_response(session_, s.id, fields.data(), fields.size(), nullptr);
       ex.finish();
       kick();
