@@ -64,6 +64,13 @@ struct websocket_config {
   duration rollback_grace = 5s;
 };
 
+// HTTP/2 downstream limits, announced in the server's SETTINGS.
+struct http2_config {
+  std::uint32_t max_concurrent_streams = 100;   // per connection; more are refused
+  std::uint32_t initial_window_size = 1 << 20;  // per stream: request bytes buffered at most
+  std::uint32_t max_header_list_size = 65536;   // decoded header bytes per request -> 431 above
+};
+
 struct gateway_config {
   std::vector<listener_config> listeners;
   unsigned workers = 0;         // 0: auto, one per core
@@ -71,6 +78,7 @@ struct gateway_config {
   limits_config limits;
   access_log_config access_log;
   websocket_config websocket;
+  http2_config http2;
 };
 
 struct admin_config {

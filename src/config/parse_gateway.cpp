@@ -119,6 +119,33 @@ void parse_websocket(context& cx, const field& f, websocket_config& out) {
   }
 }
 
+void parse_http2(context& cx, const field& f, http2_config& out) {
+  object o(cx, f, "gateway http2",
+           {"max_concurrent_streams", "initial_window_size", "max_header_list_size"});
+  o.check_keys();
+  // SETTINGS values are 31-bit (window) or 32-bit; larger would not fit on the wire.
+  constexpr std::uint64_t max_window = (std::uint64_t{1} << 31) - 1;
+  if (const auto n = o.count("max_concurrent_streams", 1, 1U << 20)) {
+    out.max_concurrent_streams = static_cast<std::uint32_t>(*n);
+  }
+  if (const auto n = o.bytes("initial_window_size")) {
+    if (*n < 65535 || *n > max_window) {
+      o.error(*o.find("initial_window_size"),
+              "initial_window_size must be between 65535 bytes and 2GiB - 1");
+    } else {
+      out.initial_window_size = static_cast<std::uint32_t>(*n);
+    }
+  }
+  if (const auto n = o.bytes("max_header_list_size")) {
+    if (*n < 1024 || *n > UINT32_MAX) {
+      o.error(*o.find("max_header_list_size"),
+              "max_header_list_size must be between 1KiB and 4GiB - 1");
+    } else {
+      out.max_header_list_size = static_cast<std::uint32_t>(*n);
+    }
+  }
+}
+
 bool is_loopback(const std::string& host) {
   if (host == "localhost" || host == "::1") {
     return true;
@@ -145,7 +172,8 @@ bool is_loopback(const std::string& host) {
 
 void parse_gateway(context& cx, const field& f, gateway_config& out) {
   object o(cx, f, "gateway",
-           {"listeners", "workers", "decision_header", "limits", "access_log", "websocket"});
+           {"listeners", "workers", "decision_header", "limits", "access_log", "websocket",
+            "http2"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -184,6 +212,9 @@ void parse_gateway(context& cx, const field& f, gateway_config& out) {
   }
   if (const field* websocket = o.find("websocket")) {
     parse_websocket(cx, *websocket, out.websocket);
+  }
+  if (const field* http2 = o.find("http2")) {
+    parse_http2(cx, *http2, out.http2);
   }
 }
 

@@ -35,6 +35,15 @@ void worker_context::start_drain() {
   }
 }
 
+void worker_context::notify_reload() {
+  const std::vector<drainable*> current(connections_.begin(), connections_.end());
+  for (auto* c : current) {
+    if (connections_.count(c) != 0) {
+      c->on_reload();
+    }
+  }
+}
+
 }  // namespace cohort::proxy
 
 namespace cohort::proxy {

@@ -24,6 +24,8 @@ class drainable {
   virtual ~drainable() = default;
   // Stop waiting for a next request; finish the one in progress.
   virtual void on_drain() = 0;
+  // The configuration was reloaded (HTTP/2 connections send GOAWAY so clients reconnect).
+  virtual void on_reload() {}
 };
 
 class worker_context {
@@ -64,6 +66,8 @@ class worker_context {
 
   bool draining() const { return draining_; }
   void start_drain();
+  // Tells every connection that the configuration was reloaded.
+  void notify_reload();
 
   void add_connection(drainable* c) {
     connections_.insert(c);

@@ -12,6 +12,7 @@
 #include "common/monotonic.hpp"
 #include "http/message.hpp"
 #include "net/listener.hpp"
+#include "proxy/plain_connection.hpp"
 #include "routing/decision.hpp"
 #include "routing/explain.hpp"
 
@@ -77,7 +78,8 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(context.io(), proxy::serve_h1(net::duplex(std::move(socket)), context, listener),
+    asio::co_spawn(context.io(),
+                   proxy::serve_plain(net::duplex(std::move(socket)), context, listener),
                    [](const std::exception_ptr& e) {
                      if (e) {
                        try {
@@ -353,6 +355,10 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
         health_->configure(*loaded);
         config_text_ = text;
         out.ok = true;
+        // HTTP/2 clients keep connections for hours: GOAWAY makes them reconnect.
+        for (auto& w : workers_) {
+          asio::post(w->ctx, [wp = w.get()] { wp->context->notify_reload(); });
+        }
       }
     }
   }
