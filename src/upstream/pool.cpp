@@ -7,10 +7,21 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include "net/listener.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace cohort::upstream {
 
 namespace asio = net::asio;
+
+pool::~pool() {
+  for (auto& [key, ep] : endpoints_) {
+    // abandon() may not touch the list: take it first.
+    auto conns = std::move(ep->h2);
+    for (auto& c : conns) {
+      c->abandon();
+    }
+  }
+}
 
 void pool::attach(const routing::snapshot& snap) {
   // Limits are split over the workers; the worker count cannot change on a reload.

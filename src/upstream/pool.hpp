@@ -22,6 +22,7 @@ using net::error_code;
 using net::tcp;
 
 struct connection;
+class h2_connection;
 
 struct endpoint_state {
   std::string key;  // "host:port"
@@ -32,6 +33,9 @@ struct endpoint_state {
   // allocates nothing. Most recently used last.
   std::vector<std::unique_ptr<connection>> idle;
   outlier_state outlier;  // this worker's view of its health
+  // HTTP/2 services: connections that multiplex streams (h2_connection.hpp);
+  // a connection leaves the list when it closes or drains.
+  std::vector<std::shared_ptr<h2_connection>> h2;
 };
 
 // The endpoints of one subset, in snapshot order.
@@ -69,6 +73,11 @@ struct acquire_result {
 class pool {
  public:
   explicit pool(net::asio::io_context& ctx) : ctx_(ctx) {}
+  // HTTP/2 connections may outlive the pool in their coroutines: they are
+  // told to forget it (endpoint, breaker) first.
+  ~pool();
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
 
   // Re-indexes endpoints for a new snapshot (idle connections survive: pools
   // are keyed by address). Call whenever the worker's snapshot changes.
