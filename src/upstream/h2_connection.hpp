@@ -168,6 +168,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   // Streams this connection may carry at once: ours and the peer's limit.
   std::uint32_t stream_limit() const;
   endpoint_state* endpoint() const { return endpoint_; }
+  // Over TLS (the request's :scheme is then "https").
+  bool secure() const { return transport_ && transport_->stream.secure(); }
 
   // Closes at once, failing every stream.
   void close();
