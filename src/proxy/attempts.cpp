@@ -28,7 +28,8 @@ void fail_over(const routing::snapshot& snap, routing::decision& d, std::int32_t
 // May a failed attempt be made again elsewhere? Only when no upstream can
 // have acted on it: the connection never opened, or an idempotent request
 // without a body got not a single response byte back.
-bool replayable(exchange_error err, const upstream_exchange& ex, bool has_body, bool idempotent) {
+bool replayable(exchange_error err, const upstream_exchange& ex, bool body_replayable,
+                bool idempotent) {
   switch (err) {
     case exchange_error::no_endpoint:
     case exchange_error::connect_refused:
@@ -38,7 +39,7 @@ bool replayable(exchange_error err, const upstream_exchange& ex, bool has_body, 
     case exchange_error::send_failed:
     case exchange_error::closed_early:
     case exchange_error::response_timeout:
-      return !has_body && idempotent && !ex.received_any();
+      return body_replayable && idempotent && !ex.received_any();
     default:
       return false;
   }
@@ -106,8 +107,8 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
         err = co_await ex->read_head(plan.head_request);
       }
       // A pooled connection the upstream closed while idle: one retry on a
-      // fresh connection, only when the request can be replayed (no body).
-      if (!plan.has_body && ex->may_retry() &&
+      // fresh connection, only when the request can be replayed.
+      if (plan.body_replayable && ex->may_retry() &&
           (sent == send_outcome::upstream_failed || err == exchange_error::closed_early)) {
         err = co_await ex->reopen();
         if (err == exchange_error::none) {
@@ -154,7 +155,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     count_upstream_failure(worker, plan.pub, d, err);
     dog.reset_expired();
     if (!service.retries.enabled || attempt >= 2 ||
-        !replayable(err, *ex, plan.has_body, plan.idempotent) ||
+        !replayable(err, *ex, plan.body_replayable, plan.idempotent) ||
         now - plan.start >= service.request_timeout) {
       break;
     }

@@ -33,8 +33,8 @@ class request_sender {
   virtual ~request_sender() = default;
   // Sends head and body (upstream_exchange::set_request, then send_body).
   // Called again only for a request that may be replayed: one without a
-  // body, or one whose body was never read (the earlier attempt failed
-  // before sending).
+  // body, one whose body the session holds whole, or one whose body was
+  // never read (the earlier attempt failed before sending).
   virtual net::awaitable<send_outcome> send(upstream_exchange& ex) = 0;
 };
 
@@ -42,7 +42,9 @@ struct attempt_plan {
   const published_state& pub;
   routing::decision& decision;  // may be failed over to stable
   std::chrono::steady_clock::time_point start;
-  bool has_body = false;
+  // The whole body is held by the session, so a later attempt can send it
+  // again (true when there is no body).
+  bool body_replayable = true;
   bool idempotent = false;  // the method may be sent twice (RFC 9110 9.2.2)
   bool head_request = false;
 };
@@ -64,6 +66,11 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
 // The body of the local answer to a request whose attempts ended in err.
 std::string failure_body(const routing::snapshot& snap, const routing::decision& d,
                          const upstream_exchange& ex, exchange_error err);
+
+// Request bodies up to this size are read whole before the first attempt, so
+// that a failed attempt can be replayed; longer ones are streamed and never
+// replayed once sending began.
+inline constexpr std::uint64_t max_replay_body = 64 * 1024;
 
 // Methods a client may expect to be sent twice (RFC 9110 9.2.2).
 bool idempotent_method(std::string_view method);

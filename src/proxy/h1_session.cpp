@@ -251,10 +251,50 @@ class h1_session final : public drainable {
       ex.set_request(s.req_, opts);
       if (!head_consumed_) {
         head_consumed_ = true;
-        s.in_.consume(head_size_);  // req_ views stay readable until in_ moves (the next read)
+        // req_ views stay readable until in_ moves (the next read).
+        s.in_.consume(head_size_ + body_in_buffer_);
+      }
+      if (held_) {
+        co_return co_await ex.send_body(s.held_body_, true) ? send_outcome::ok
+                                                            : send_outcome::upstream_failed;
       }
       co_return co_await s.send_body(ex);
     }
+
+    // Reads a small body whole before the first attempt, so that any attempt
+    // can send it (a replay after a failure included). The bytes read with
+    // the head are copied, not consumed: req_ views into in_ must stay put.
+    awaitable<bool> hold_body() {
+      auto& s = s_;
+      const std::uint64_t length = s.req_.content_length;
+      const std::uint64_t present = std::min<std::uint64_t>(s.in_.size() - head_size_, length);
+      s.held_body_.assign(s.in_.readable().substr(head_size_, present));
+      body_in_buffer_ = present;
+      s.held_body_.resize(length);
+      std::uint64_t got = present;
+      while (got < length) {
+        s.dog_.arm(s.limits().idle_timeout, deadline_kind::client_io);
+        const auto [ec, n] =
+            co_await s.client_.read_some(asio::buffer(s.held_body_.data() + got, length - got));
+        if (ec || n == 0) {
+          co_return false;
+        }
+        got += n;
+        s.bytes_read_ += n;
+      }
+      s.scope_.bytes_in += length;
+      held_ = true;
+      co_return true;
+    }
+
+    // A body that hold_body() may take: small, announced by length, and not
+    // waiting for a 100 Continue that only an upstream should trigger.
+    bool holdable() const {
+      const auto& req = s_.req_;
+      return req.framing == http::body_framing::content_length && req.content_length > 0 &&
+             req.content_length <= max_replay_body && !req.expect_continue;
+    }
+    bool body_replayable() const { return !has_body() || held_; }
 
     bool has_body() const {
       const auto& req = s_.req_;
@@ -268,6 +308,8 @@ class h1_session final : public drainable {
     std::size_t head_size_;
     bool continue_sent_ = false;
     bool head_consumed_ = false;
+    bool held_ = false;                 // the body is in s_.held_body_
+    std::uint64_t body_in_buffer_ = 0;  // body bytes that arrived with the head, in in_
   };
 
   // Sends the request body from the client to the upstream (the head goes
@@ -342,7 +384,9 @@ class h1_session final : public drainable {
       pub_ = current;
       snap_ = pub_->snapshot.get();
     }
-    scope_.begin(worker_, *pub_, req_, client_ip_, head_size);
+    scope_.protocol =
+        req_.ver == http::version::http10 ? metrics::protocol::http1_0 : metrics::protocol::http1_1;
+    scope_.begin(worker_, *pub_, req_, client_ip_, head_size, listener_.metrics_id);
     written_before_ = bytes_written_;
     ++worker_.active_requests();
     const bool keep_going = co_await forward(head_size);
@@ -375,8 +419,12 @@ class h1_session final : public drainable {
       co_return false;
     }
 
-    const attempt_plan plan{*pub_,       d, scope_.start, has_body, idempotent_method(req_.method),
-                            head_request};
+    if (sender.holdable() && !co_await sender.hold_body()) {
+      co_return false;
+    }
+    const attempt_plan plan{
+        *pub_,       d, scope_.start, sender.body_replayable(), idempotent_method(req_.method),
+        head_request};
     const auto result =
         co_await run_attempts(worker_, dog_, exchange_storage_, plan, exchange_, sender);
     switch (result.sent) {
@@ -401,6 +449,7 @@ class h1_session final : public drainable {
     if (result.err != exchange_error::none) {
       const std::string body = failure_body(snap, d, *exchange_, result.err);
       exchange_.reset();
+      release_held_body();
       // The request body was consumed only if sending succeeded.
       const bool body_unread = has_body && !result.body_sent;
       co_return co_await respond_decided(status_for(result.err), body, !keep_alive || body_unread);
@@ -408,7 +457,15 @@ class h1_session final : public drainable {
 
     const bool ok = co_await relay_response(*exchange_, d, head_request, client10, keep_alive);
     exchange_.reset();
+    release_held_body();
     co_return ok;
+  }
+
+  // A held body's memory is not kept for the connection's next request.
+  void release_held_body() {
+    if (held_body_.capacity() > 0) {
+      held_body_ = std::string();
+    }
   }
 
   awaitable<bool> relay_response(upstream_exchange& ex, const routing::decision& d,
@@ -494,6 +551,7 @@ class h1_session final : public drainable {
   std::string out_;
   std::string chunk_head_;
   std::string tail_;
+  std::string held_body_;  // a small request body read whole (see h1_sender::hold_body)
   http::request_head req_;
   std::shared_ptr<const published_state> pub_;
   const routing::snapshot* snap_ = nullptr;

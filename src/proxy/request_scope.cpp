@@ -46,7 +46,8 @@ void count_decision(worker_context& worker, const published_state& pub,
 
 void request_scope::begin(worker_context& worker, const published_state& pub,
                           const http::request_head& req, std::string_view client_ip,
-                          std::uint64_t head_bytes) {
+                          std::uint64_t head_bytes, metrics::listener_id listener) {
+  worker.metrics().request_received(listener, protocol);
   const routing::snapshot& snap = *pub.snapshot;
   start = std::chrono::steady_clock::now();
   bytes_in = head_bytes;
@@ -102,7 +103,9 @@ void request_scope::finish(worker_context& worker, const published_state& pub,
   r.reason = {reason.data(), d.format_reason(reason.data(), reason.size())};
   r.upstream = upstream;
   r.trace_id = trace.trace_id();
-  r.protocol = protocol;
+  r.protocol = protocol == metrics::protocol::http2     ? "HTTP/2"
+               : protocol == metrics::protocol::http1_0 ? "HTTP/1.0"
+                                                        : "HTTP/1.1";
   r.status = status;
   r.duration_ms = std::chrono::duration<double, std::milli>(end - start).count();
   r.bytes_in = bytes_in;

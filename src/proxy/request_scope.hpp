@@ -25,7 +25,7 @@ struct request_scope {
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
   std::string_view upstream;  // endpoint key, owned by the worker's pool
-  std::string_view protocol = "HTTP/1.1";
+  metrics::protocol protocol = metrics::protocol::http1_1;  // set by the session before begin()
   // The upstream answered but the answer is a failure the status does not
   // show (a gRPC error status with HTTP 200): an error for the analysis.
   bool application_error = false;
@@ -35,9 +35,10 @@ struct request_scope {
   std::string path;
 
   // Starts the request: clock, access-log sampling, trace context, and the
-  // routing decision (counted). pub must be the worker's current publication.
+  // routing decision (counted), the request counted on its listener. pub
+  // must be the worker's current publication.
   void begin(worker_context& worker, const published_state& pub, const http::request_head& req,
-             std::string_view client_ip, std::uint64_t head_bytes);
+             std::string_view client_ip, std::uint64_t head_bytes, metrics::listener_id listener);
 
   // Records the ended request in the worker's metrics and the access log.
   void finish(worker_context& worker, const published_state& pub, std::string& log_line);
