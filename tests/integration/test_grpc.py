@@ -390,13 +390,13 @@ class GrpcClientsThroughGateway(unittest.TestCase):
         self.assertGreaterEqual(errors, unavailable, doc)
         with urllib.request.urlopen(self.gw.admin_url("/metrics"), timeout=5) as r:
             metrics = r.read().decode()
-        canary_lines = [l for l in metrics.splitlines()
-                        if l.startswith("cohort_requests_total") and 'subset="canary"' in l]
-        self.assertTrue(canary_lines, "no canary series in /metrics")
-        self.assertTrue(any("grpc" in l or 'code="5' in l for l in canary_lines if
-                            not l.endswith(" 0")),
-                        f"gRPC failures not visible in cohort_requests_total: {canary_lines}")
-
+        # cohort_grpc_responses_total{service,subset,grpc_status}: every UNAVAILABLE seen.
+        m = re.search(r'^cohort_grpc_responses_total\{[^}]*subset="canary"[^}]*'
+                      r'grpc_status="14"[^}]*\} (\d+)$', metrics, re.M)
+        self.assertIsNotNone(m, "no canary UNAVAILABLE series in /metrics")
+        self.assertGreaterEqual(int(m.group(1)), unavailable)
+        self.assertIn('subset="canary"', "".join(
+            l for l in metrics.splitlines() if l.startswith("cohort_requests_total")))
 
 if __name__ == "__main__":
     unittest.main()
