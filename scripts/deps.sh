@@ -10,7 +10,7 @@ packages=(
   libsqlite3-dev libssl-dev libnghttp2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # integration tests and demo: real peers on loopback
-  curl wrk nghttp2-client procps iproute2 python3 openssl
+  curl wrk nghttp2-client nghttp2-server procps iproute2 python3 openssl
   # HTTP/2, gRPC and WebSocket peers for the protocol tests
   python3-grpcio python3-websockets
   # promtool (`promtool check metrics` in the metrics tests)

@@ -134,6 +134,11 @@ struct health_check_config {
 // stable subset, or nowhere (they get the canary's errors).
 enum class failover_mode { stable, none };
 
+// The protocol the gateway speaks to a service's endpoints. http2 is h2c with
+// prior knowledge on plain TCP (ALPN "h2" over TLS), many requests multiplexed
+// on few connections; gRPC services need it.
+enum class upstream_protocol { http1, http2 };
+
 // Passive outlier detection: an endpoint that fails this many times in a row
 // (5xx, gateway errors, connect failures) leaves the pick for
 // base_ejection x (number of times it was ejected).
@@ -174,6 +179,7 @@ struct service_config {
   duration request_timeout = 15s;  // the whole budget: request sent -> response head received
   std::optional<duration> per_try_timeout;  // one attempt's share of it (nullopt: all of it)
   lb_policy lb = lb_policy::least_request;
+  upstream_protocol protocol = upstream_protocol::http1;
   failover_mode failover = failover_mode::stable;
   outlier_config outlier_detection;
   retry_config retries;

@@ -225,7 +225,8 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
   object o(cx, node, label(node, "service", index),
            {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
-            "failover", "outlier_detection", "retries", "circuit_breakers", "health_check"});
+            "failover", "outlier_detection", "retries", "circuit_breakers", "health_check",
+             "protocol"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -280,6 +281,10 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {
     s.lb = *lb;
+  }
+  if (const auto p = o.choice<upstream_protocol>(
+          "protocol", {{"http1", upstream_protocol::http1}, {"http2", upstream_protocol::http2}})) {
+    s.protocol = *p;
   }
   if (name) {
     out.push_back(std::move(s));

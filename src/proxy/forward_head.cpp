@@ -207,6 +207,108 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   out.append("\r\n");
 }
 
+namespace {
+
+// Fields as offsets into one string while it grows; views once it is done.
+class h2_field_builder {
+ public:
+  explicit h2_field_builder(std::string& storage) : storage_(storage) { storage_.clear(); }
+  void add(std::string_view name, std::string_view value) {
+    const auto at = static_cast<std::uint32_t>(storage_.size());
+    for (const char c : name) {
+      storage_.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
+    }
+    storage_.append(value);
+    offsets_.push_back(
+        {at, static_cast<std::uint32_t>(name.size()), static_cast<std::uint32_t>(value.size())});
+  }
+  // Appends to the value of the field added last.
+  void extend(std::string_view more) {
+    storage_.append(more);
+    offsets_.back()[2] += static_cast<std::uint32_t>(more.size());
+  }
+  void finish(std::vector<http::header>& fields) const {
+    fields.clear();
+    const std::string_view all = storage_;
+    for (const auto& [at, name_len, value_len] : offsets_) {
+      fields.push_back({all.substr(at, name_len), all.substr(at + name_len, value_len)});
+    }
+  }
+
+ private:
+  std::string& storage_;
+  std::vector<std::array<std::uint32_t, 3>> offsets_;
+};
+
+}  // namespace
+
+void upstream_h2_request_fields(const http::request_head& req, const upstream_request_options& opts,
+                                std::string_view scheme, std::string& storage,
+                                std::vector<http::header>& fields) {
+  const bool check_nominated = has_connection_header(req.headers);
+  h2_field_builder b(storage);
+  b.add(":method", req.method);
+  b.add(":scheme", scheme);
+  b.add(":authority", req.host.empty() ? opts.fallback_host : req.host);
+  if (!req.target.empty() && (req.target.front() == '/' || req.target == "*")) {
+    b.add(":path", req.target);
+  } else {
+    b.add(":path", req.path.empty() ? std::string_view("/") : req.path);
+    if (!req.query.empty()) {
+      b.extend("?");
+      b.extend(req.query);
+    }
+  }
+  bool forwarded_for = false;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "te")) {
+      // The one value HTTP/2 allows (RFC 9113 8.2.2); gRPC servers require it.
+      bool trailers = false;
+      for_each_token(h.value,
+                     [&](std::string_view t) { trailers = trailers || iequals(t, "trailers"); });
+      if (trailers) {
+        b.add("te", "trailers");
+      }
+      continue;
+    }
+    if (is_hop_by_hop(h.name) || iequals(h.name, "host") ||
+        (check_nominated && nominated_by_connection(req.headers, h.name))) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-proto") ||
+        (!opts.traceparent.empty() && iequals(h.name, "traceparent"))) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-for")) {
+      forwarded_for = true;  // merged below, the client's address last
+      continue;
+    }
+    b.add(h.name, h.value);
+  }
+  b.add("x-forwarded-for", {});
+  if (forwarded_for) {
+    for (const auto& h : req.headers) {
+      if (iequals(h.name, "x-forwarded-for")) {
+        b.extend(h.value);
+        b.extend(", ");
+      }
+    }
+  }
+  b.extend(opts.client_ip);
+  b.add("x-forwarded-proto", opts.proto);
+  b.add("via", req.ver == http::version::http10 ? "1.0 cohort" : "1.1 cohort");
+  if (!opts.traceparent.empty()) {
+    b.add("traceparent", opts.traceparent);
+  }
+  if (req.framing == http::body_framing::content_length) {
+    char buf[24];
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, req.content_length);
+    (void)ec;
+    b.add("content-length", std::string_view(buf, static_cast<std::size_t>(end - buf)));
+  }
+  b.finish(fields);
+}
+
 void append_downstream_response_head(std::string& out, const http::response_head& resp,
                                      const downstream_response_options& opts) {
   const bool check_nominated = has_connection_header(resp.headers);

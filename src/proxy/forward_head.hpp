@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message.hpp"
 
@@ -33,6 +34,16 @@ bool is_websocket_upgrade(const http::request_head& req);
 // the request: Content-Length as received, or chunked.
 void append_upstream_request_head(std::string& out, const http::request_head& req,
                                   const upstream_request_options& opts);
+
+// The same request for an HTTP/2 upstream, as a field list: ":method",
+// ":scheme", ":authority" (from Host), ":path" first, then the regular fields
+// with lower-case names. Hop-by-hop fields are dropped except "te: trailers"
+// (gRPC needs it); X-Forwarded-For / -Proto, Via and traceparent as for
+// HTTP/1.1; content-length kept when the body has one. Bytes go to storage,
+// which fields views (valid while storage is unchanged).
+void upstream_h2_request_fields(const http::request_head& req, const upstream_request_options& opts,
+                                std::string_view scheme, std::string& storage,
+                                std::vector<http::header>& fields);
 
 enum class downstream_body : std::uint8_t {
   none,            // no body (HEAD, 204, 304) or an empty one

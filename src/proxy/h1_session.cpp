@@ -72,8 +72,8 @@ class h1_session final : public drainable {
  private:
   void cancel_all() {
     client_.cancel();
-    if (exchange_ && exchange_->stream() != nullptr) {
-      exchange_->stream()->cancel();
+    if (exchange_) {
+      exchange_->cancel();  // its connection (HTTP/1.1) or its stream (HTTP/2)
     }
   }
 

@@ -1,6 +1,7 @@
 #include "proxy/upstream_exchange.hpp"
 
 #include <array>
+#include <charconv>
 
 namespace cohort::proxy {
 
@@ -84,6 +85,48 @@ void upstream_exchange::drop_connection() {
   if (conn_) {
     worker_.pool().release(std::move(conn_), false);
   }
+  h2_.reset();  // an unfinished stream is reset (CANCEL); its connection lives on
+}
+
+void upstream_exchange::cancel() {
+  if (conn_) {
+    conn_->stream.cancel();
+  }
+  if (h2_) {
+    h2_->cancel();
+  }
+}
+
+namespace {
+
+exchange_error connect_error(upstream::connect_failure f) {
+  switch (f) {
+    case upstream::connect_failure::refused:
+      return exchange_error::connect_refused;
+    case upstream::connect_failure::timeout:
+      return exchange_error::connect_timeout;
+    default:
+      return exchange_error::connect_failed;
+  }
+}
+
+}  // namespace
+
+net::awaitable<exchange_error> upstream_exchange::open_h2() {
+  upstream::h2_settings settings;
+  settings.idle_timeout = idle_timeout_;
+  auto got = co_await upstream::acquire_h2(worker_.pool(), *endpoint_, service_->connect_timeout,
+                                           breaker_, settings);
+  if (!got.stream) {
+    if (got.overflow != upstream::breaker_kind::none) {
+      overflow_ = got.overflow;
+      co_return exchange_error::breaker_open;
+    }
+    co_return connect_error(got.failure);
+  }
+  h2_ = std::move(got.stream);
+  h2_submitted_ = false;
+  co_return exchange_error::none;
 }
 
 net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& snap,
@@ -118,6 +161,10 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   }
   ++endpoint_->outstanding;
   counted_outstanding_ = true;
+  http2_ = service_->protocol == config::upstream_protocol::http2;
+  if (http2_) {
+    co_return co_await open_h2();
+  }
   auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
     if (acquired.overflow != upstream::breaker_kind::none) {
@@ -143,6 +190,11 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   in_.consume(in_.size());
   received_any_ = false;
+  if (http2_) {
+    // The refused stream's connection is draining or gone: this takes another.
+    h2_.reset();
+    co_return co_await open_h2();
+  }
   auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
     if (acquired.overflow != upstream::breaker_kind::none) {
@@ -161,6 +213,16 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
 void upstream_exchange::set_request(const http::request_head& req,
                                     const upstream_request_options& opts) {
   storage_.request_head.clear();
+  if (http2_) {
+    const bool tls = h2_ && h2_->connection().secure();
+    upstream_h2_request_fields(req, opts, tls ? "https" : "http", storage_.request_head,
+                               storage_.h2_fields);
+    h2_has_body_ = req.framing == http::body_framing::chunked ||
+                   (req.framing == http::body_framing::content_length && req.content_length > 0);
+    h2_submitted_ = false;
+    head_pending_ = true;
+    return;
+  }
   append_upstream_request_head(storage_.request_head, req, opts);
   chunked_request_ = req.framing == http::body_framing::chunked;
   head_pending_ = true;
@@ -168,6 +230,23 @@ void upstream_exchange::set_request(const http::request_head& req,
 
 net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool last,
                                                   std::string_view trailers) {
+  if (http2_) {
+    if (!h2_) {
+      co_return false;
+    }
+    dog_.arm(try_timeout_, deadline_kind::upstream_io);
+    if (!h2_submitted_) {
+      h2_submitted_ = true;
+      head_pending_ = false;
+      if (!h2_->submit(storage_.h2_fields, h2_has_body_)) {
+        co_return false;
+      }
+    }
+    if (!h2_has_body_) {
+      co_return true;  // END_STREAM went with HEADERS
+    }
+    co_return co_await h2_->send_body(data, last, trailers);
+  }
   static constexpr std::string_view crlf = "\r\n";
   std::array<asio::const_buffer, 5> bufs;
   std::size_t count = 0;
@@ -219,7 +298,57 @@ net::awaitable<bool> upstream_exchange::read_more() {
   co_return true;
 }
 
+net::awaitable<exchange_error> upstream_exchange::read_head_h2(bool head_request) {
+  dog_.arm(try_timeout_, deadline_kind::upstream_response);
+  if (!h2_) {
+    co_return exchange_error::closed_early;
+  }
+  const auto failure = co_await h2_->wait_head();
+  switch (failure) {
+    case upstream::h2_failure::none:
+      break;
+    case upstream::h2_failure::bad_response:
+      co_return exchange_error::bad_response;
+    case upstream::h2_failure::cancelled:
+      co_return dog_.expired() == deadline_kind::upstream_response
+          ? exchange_error::response_timeout
+          : exchange_error::closed_early;
+    default:
+      // Refused (nothing processed; may_retry() says so), reset, or the connection died.
+      co_return exchange_error::closed_early;
+  }
+  head_.clear();
+  head_.ver = http::version::http11;
+  head_.status = h2_->status();
+  head_.headers.assign(h2_->headers().begin(), h2_->headers().end());
+  head_.keep_alive = true;
+  head_.content_length = 0;
+  const http::header* length = head_.find("content-length");
+  std::uint64_t declared = 0;
+  const bool has_length =
+      length != nullptr &&
+      std::from_chars(length->value.data(), length->value.data() + length->value.size(), declared)
+              .ec == std::errc{};
+  if (head_request || head_.status == 204 || head_.status == 304) {
+    head_.framing = http::body_framing::none;
+    head_.content_length = has_length ? declared : 0;
+    body_done_ = true;
+  } else if (has_length) {
+    // nghttp2 holds the DATA to this length.
+    head_.framing = http::body_framing::content_length;
+    head_.content_length = declared;
+    body_done_ = false;
+  } else {
+    head_.framing = http::body_framing::chunked;  // meaning: until END_STREAM
+    body_done_ = false;
+  }
+  co_return exchange_error::none;
+}
+
 net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
+  if (http2_) {
+    co_return co_await read_head_h2(head_request);
+  }
   const http::parse_limits limits{max_response_head, 200};
   dog_.arm(try_timeout_, deadline_kind::upstream_response);
   for (;;) {
@@ -261,6 +390,15 @@ net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
 }
 
 net::awaitable<response_piece> upstream_exchange::read_body() {
+  if (http2_) {
+    if (body_done_) {
+      co_return response_piece{{}, true, false};
+    }
+    dog_.arm(idle_timeout_, deadline_kind::upstream_io);
+    const auto piece = co_await h2_->read_body();
+    body_done_ = piece.done;
+    co_return response_piece{piece.data, piece.done, piece.failed};
+  }
   for (;;) {
     if (body_done_) {
       co_return response_piece{{}, true, false};
@@ -324,6 +462,7 @@ void upstream_exchange::finish() {
     --endpoint_->outstanding;
     counted_outstanding_ = false;
   }
+  h2_.reset();  // a stream not read to its end is reset; the connection stays
   if (!conn_) {
     return;
   }

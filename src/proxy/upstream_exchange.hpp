@@ -17,6 +17,7 @@
 #include "net/watchdog.hpp"
 #include "proxy/forward_head.hpp"
 #include "proxy/worker_context.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace cohort::proxy {
 
@@ -51,7 +52,8 @@ struct exchange_storage {
   http::response_head head;
   std::string request_head;  // the serialized HTTP/1.1 request head
   std::string chunk_head;
-  std::string tail;  // last chunk and trailers
+  std::string tail;                     // last chunk and trailers
+  std::vector<http::header> h2_fields;  // HTTP/2: the request head, viewing request_head
 };
 
 class upstream_exchange {
@@ -88,14 +90,24 @@ class upstream_exchange {
 
   // The next piece of the body, decoded from its framing.
   net::awaitable<response_piece> read_body();
-  const std::string& trailers() const { return chunked_.trailers(); }
+  // HTTP/1 field lines ("name: value\r\n..."), whatever the upstream protocol.
+  const std::string& trailers() const { return h2_ ? h2_->trailers() : chunked_.trailers(); }
 
   // Retrying is safe: the connection came from the idle pool and the upstream
-  // sent nothing back (it had closed the connection while idle).
-  bool may_retry() const { return conn_ && conn_->reused && !received_any_; }
+  // sent nothing back (it had closed the connection while idle); over
+  // HTTP/2, the upstream refused the stream (GOAWAY, REFUSED_STREAM).
+  bool may_retry() const {
+    if (h2_) {
+      return h2_->failure() == upstream::h2_failure::refused && !h2_->received_any();
+    }
+    return conn_ && conn_->reused && !received_any_;
+  }
   // The upstream sent nothing back: replaying the request elsewhere cannot
   // show the client two answers.
-  bool received_any() const { return received_any_; }
+  bool received_any() const { return h2_ ? h2_->received_any() : received_any_; }
+
+  // Wakes whatever the exchange waits for (a deadline passed); the wait then fails.
+  void cancel();
 
   // Ends the exchange; the connection goes back to the pool when the response
   // was read completely and both sides allow keep-alive.
@@ -103,8 +115,10 @@ class upstream_exchange {
 
   const upstream::endpoint_state* endpoint() const { return endpoint_; }
   upstream::endpoint_state* endpoint() { return endpoint_; }
+  // HTTP/1.1 only: an HTTP/2 exchange shares its connection (null then).
   net::duplex* stream() { return conn_ ? &conn_->stream : nullptr; }
-  std::uint64_t bytes_received() const { return bytes_received_; }
+  std::uint64_t bytes_received() const { return h2_ ? h2_->bytes_received() : bytes_received_; }
+  bool http2() const { return http2_; }
   // The breaker that refused the exchange (breaker_open), else none.
   upstream::breaker_kind overflow() const { return overflow_; }
   // rate_limited: how long until the subset's bucket has a token again.
@@ -114,6 +128,8 @@ class upstream_exchange {
   // Writes all buffers (gathered into as few syscalls as possible).
   net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
   net::awaitable<bool> read_more();
+  net::awaitable<exchange_error> open_h2();
+  net::awaitable<exchange_error> read_head_h2(bool head_request);
   void drop_connection();
   void end_request();
 
@@ -124,6 +140,11 @@ class upstream_exchange {
   duration try_timeout_{15000};
   upstream::endpoint_state* endpoint_ = nullptr;
   std::unique_ptr<upstream::connection> conn_;
+  // HTTP/2 services (protocol: http2): a stream instead of a connection.
+  bool http2_ = false;
+  bool h2_submitted_ = false;
+  bool h2_has_body_ = false;
+  std::unique_ptr<upstream::h2_stream> h2_;
   net::flat_buffer& in_;
   http::response_head& head_;
   exchange_storage& storage_;

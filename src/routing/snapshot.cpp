@@ -57,6 +57,7 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
     s.request_timeout = sc.request_timeout;
     s.per_try_timeout = sc.per_try_timeout;
     s.lb = sc.lb;
+    s.protocol = sc.protocol;
     s.failover = sc.failover;
     s.outlier = sc.outlier_detection;
     s.retries = sc.retries;

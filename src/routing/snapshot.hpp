@@ -46,6 +46,7 @@ struct service {
   duration request_timeout{15000};
   std::optional<duration> per_try_timeout;
   config::lb_policy lb = config::lb_policy::least_request;
+  config::upstream_protocol protocol = config::upstream_protocol::http1;
   config::failover_mode failover = config::failover_mode::stable;
   config::outlier_config outlier;
   config::retry_config retries;

@@ -8,10 +8,21 @@
 
 #include "net/listener.hpp"
 #include "upstream/drain.hpp"
+#include "upstream/h2_connection.hpp"
 
 namespace cohort::upstream {
 
 namespace asio = net::asio;
+
+pool::~pool() {
+  for (auto& [key, ep] : endpoints_) {
+    // abandon() may not touch the list: take it first.
+    auto conns = std::move(ep->h2);
+    for (auto& c : conns) {
+      c->abandon();
+    }
+  }
+}
 
 void pool::attach(const routing::snapshot& snap) {
   // Limits are split over the workers; the worker count cannot change on a reload.

@@ -25,6 +25,7 @@ using net::error_code;
 using net::tcp;
 
 struct connection;
+class h2_connection;
 
 struct endpoint_state {
   std::string key;  // "host:port"
@@ -44,6 +45,9 @@ struct endpoint_state {
   bool healthy() const { return health == nullptr || health->load(std::memory_order_relaxed); }
   // May the pick take it: healthy and not ejected.
   bool available(steady_time now) const { return healthy() && !outlier.ejected(now); }
+  // HTTP/2 services: connections that multiplex streams (h2_connection.hpp);
+  // a connection leaves the list when it closes or drains.
+  std::vector<std::shared_ptr<h2_connection>> h2;
 };
 
 // The endpoints of one subset, in snapshot order.
@@ -84,6 +88,11 @@ class pool {
   // (null: every endpoint healthy, no rate limit).
   explicit pool(net::asio::io_context& ctx, shared_table* shared = nullptr)
       : ctx_(ctx), shared_(shared) {}
+  // HTTP/2 connections may outlive the pool in their coroutines: they are
+  // told to forget it (endpoint, breaker) first.
+  ~pool();
+  pool(const pool&) = delete;
+  pool& operator=(const pool&) = delete;
 
   // Re-indexes endpoints for a new snapshot (idle connections survive: pools
   // are keyed by address). Call whenever the worker's snapshot changes.
