@@ -676,8 +676,8 @@ class h2_connection final : public drainable {
   // ------------------------------------------------------------ streams
 
   void cancel_upstream(h2_stream& s) {
-    if (s.exchange && s.exchange->stream() != nullptr) {
-      s.exchange->stream()->cancel();
+    if (s.exchange) {
+      s.exchange->cancel();
     }
   }
 
