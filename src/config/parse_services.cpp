@@ -115,7 +115,7 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
   object o(cx, node, label(node, "service", index),
            {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
-            "failover", "outlier_detection", "retries", "circuit_breakers"});
+            "failover", "outlier_detection", "retries", "circuit_breakers", "tls"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -163,6 +163,11 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   if (const field* f = o.find("circuit_breakers")) {
     parse_breakers(cx, o.what(), *f, s.circuit_breakers);
+  }
+  if (const field* f = o.find("tls")) {
+    upstream_tls_config tls;
+    parse_upstream_tls(cx, *f, o.what(), tls);
+    s.tls = std::move(tls);
   }
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {
