@@ -47,6 +47,7 @@ struct upstream_cell {
 struct listener_cell {
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
 };
 
 struct decision_cell {

@@ -306,6 +306,7 @@ collected registry::collect() const {
       if (const listener_cell* c = s->listeners_.find(static_cast<series_id>(id))) {
         opened += c->opened.load(r);
         closed += c->closed.load(r);
+        series.tls_handshake_failures += c->tls_handshake_failures.load(r);
       }
     }
     series.accepted = opened;

@@ -47,6 +47,7 @@ struct collected {
     std::string listener;
     std::uint64_t open = 0;
     std::uint64_t accepted = 0;
+    std::uint64_t tls_handshake_failures = 0;
   };
   struct decision_series {
     std::string rollout, subset, reason;

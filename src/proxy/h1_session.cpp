@@ -719,7 +719,7 @@ class h1_session final : public drainable {
       body += ex.endpoint()->key;
     }
     body += ": ";
-    body += to_string(err);
+    body += ex.failure_detail().empty() ? to_string(err) : ex.failure_detail();
     if (err == exchange_error::response_timeout) {
       body += " (";
       if (service.per_try_timeout) {

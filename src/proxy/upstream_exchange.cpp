@@ -1,5 +1,7 @@
 #include "proxy/upstream_exchange.hpp"
 
+#include <boost/asio/ssl/error.hpp>
+
 namespace cohort::proxy {
 
 namespace asio = net::asio;
@@ -84,6 +86,7 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
                                                        std::size_t service, std::size_t subset,
                                                        const upstream::endpoint_state* avoid) {
   service_ = &snap.services()[service];
+  detail_.clear();
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
   try_timeout_ = service_->request_timeout;
   // Admission first: past max_requests nothing is picked nor connected.
@@ -103,21 +106,35 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   counted_outstanding_ = true;
   auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
-    if (acquired.overflow != upstream::breaker_kind::none) {
-      overflow_ = acquired.overflow;
-      co_return exchange_error::breaker_open;
-    }
-    switch (acquired.failure) {
-      case upstream::connect_failure::refused:
-        co_return exchange_error::connect_refused;
-      case upstream::connect_failure::timeout:
-        co_return exchange_error::connect_timeout;
-      default:
-        co_return exchange_error::connect_failed;
-    }
+    co_return acquire_failed(acquired);
   }
   conn_ = std::move(acquired.conn);
   co_return exchange_error::none;
+}
+
+exchange_error upstream_exchange::acquire_failed(upstream::acquire_result& acquired) {
+  if (acquired.overflow != upstream::breaker_kind::none) {
+    overflow_ = acquired.overflow;
+    return exchange_error::breaker_open;
+  }
+  detail_ = std::move(acquired.reason);
+  switch (acquired.failure) {
+    case upstream::connect_failure::refused:
+      return exchange_error::connect_refused;
+    case upstream::connect_failure::timeout:
+      return exchange_error::connect_timeout;
+    default:
+      return exchange_error::connect_failed;
+  }
+}
+
+void upstream_exchange::note_tls_error(const net::error_code& ec) {
+  // Only OpenSSL's own errors (alerts, bad records): a peer that just closed
+  // shows up as stream_truncated or EOF and needs no explanation.
+  if (ec.category() != asio::error::get_ssl_category() || endpoint_ == nullptr) {
+    return;
+  }
+  detail_ = "TLS error from " + endpoint_->key + ": " + ec.message();
 }
 
 net::awaitable<exchange_error> upstream_exchange::reopen() {
@@ -126,16 +143,10 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   in_.consume(in_.size());
   received_any_ = false;
+  detail_.clear();
   auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
-    if (acquired.overflow != upstream::breaker_kind::none) {
-      overflow_ = acquired.overflow;
-      co_return exchange_error::breaker_open;
-    }
-    co_return acquired.failure == upstream::connect_failure::timeout
-        ? exchange_error::connect_timeout
-        : (acquired.failure == upstream::connect_failure::refused ? exchange_error::connect_refused
-                                                                  : exchange_error::connect_failed);
+    co_return acquire_failed(acquired);
   }
   conn_ = std::move(acquired.conn);
   co_return exchange_error::none;
@@ -145,6 +156,9 @@ net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer>
   dog_.arm(try_timeout_, deadline_kind::upstream_io);
   const auto [ec, n] = co_await conn_->stream.write(buffers);
   (void)n;
+  if (ec) {
+    note_tls_error(ec);
+  }
   co_return !ec;
 }
 
@@ -155,6 +169,7 @@ net::awaitable<bool> upstream_exchange::read_more() {
   }
   const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(p, in_.writable()));
   if (ec || n == 0) {
+    note_tls_error(ec);
     co_return false;
   }
   in_.commit(n);

@@ -96,10 +96,17 @@ class upstream_exchange {
   std::uint64_t bytes_received() const { return bytes_received_; }
   // The breaker that refused the exchange (breaker_open), else none.
   upstream::breaker_kind overflow() const { return overflow_; }
+  // Why the last attempt failed, when there is more to say than the error's
+  // name: a TLS handshake or alert ("TLS handshake with 127.0.0.1:9443
+  // failed: certificate verify failed: ..."). Empty otherwise.
+  const std::string& failure_detail() const { return detail_; }
 
  private:
   net::awaitable<bool> read_more();
   void drop_connection();
+  exchange_error acquire_failed(upstream::acquire_result& acquired);
+  // Keeps what OpenSSL said about a failed read or write on a TLS connection.
+  void note_tls_error(const net::error_code& ec);
   void end_request();
 
   worker_context& worker_;
@@ -119,6 +126,7 @@ class upstream_exchange {
   upstream::circuit_breaker* breaker_ = nullptr;  // set while this exchange counts as a request
   upstream::breaker_kind overflow_ = upstream::breaker_kind::none;
   std::uint64_t bytes_received_ = 0;
+  std::string detail_;
 };
 
 }  // namespace cohort::proxy
