@@ -42,12 +42,14 @@ struct upstream_cell {
   std::atomic<std::uint64_t> timeouts{0};
   std::atomic<std::uint64_t> resets{0};
   std::array<std::atomic<std::uint64_t>, breaker_count> breaker_overflows{};  // by breaker
+  std::array<std::atomic<std::uint64_t>, grpc_status_count> grpc_statuses{};  // by code
 };
 
 struct listener_cell {
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> closed{0};
   std::atomic<std::uint64_t> tls_handshake_failures{0};
+  std::array<std::atomic<std::uint64_t>, protocol_count> requests{};  // by protocol
 };
 
 struct decision_cell {

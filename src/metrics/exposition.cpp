@@ -184,6 +184,19 @@ void render_upstreams(std::string& out, const collected& c) {
              s.breaker_overflows[b]);
     }
   }
+  // Only codes seen: seventeen zero series per subset would drown the page.
+  constexpr std::string_view grpc = "cohort_grpc_responses_total";
+  family(out, grpc, "counter", "gRPC answers relayed, by grpc-status.");
+  for (const auto& s : c.upstreams) {
+    for (std::size_t g = 0; g < grpc_status_count; ++g) {
+      if (s.grpc_statuses[g] == 0) {
+        continue;
+      }
+      sample(out, grpc,
+             {{"service", s.service}, {"subset", s.subset}, {"grpc_status", std::to_string(g)}},
+             s.grpc_statuses[g]);
+    }
+  }
 }
 
 void render_listeners(std::string& out, const collected& c) {
@@ -202,6 +215,15 @@ void render_listeners(std::string& out, const collected& c) {
   for (const auto& s : c.listeners) {
     sample(out, "cohort_tls_handshake_failures_total", {{"listener", s.listener}},
            s.tls_handshake_failures);
+  }
+  family(out, "cohort_downstream_requests_total", "counter",
+         "Requests received from clients, by protocol.");
+  for (const auto& s : c.listeners) {
+    for (std::size_t p = 0; p < protocol_count; ++p) {
+      sample(out, "cohort_downstream_requests_total",
+             {{"listener", s.listener}, {"protocol", label_of(static_cast<protocol>(p))}},
+             s.requests[p]);
+    }
   }
 }
 

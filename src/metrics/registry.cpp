@@ -19,6 +19,18 @@ std::string_view label_of(breaker b) {
   return "unknown";
 }
 
+std::string_view label_of(protocol p) {
+  switch (p) {
+    case protocol::http1_0:
+      return "http/1.0";
+    case protocol::http1_1:
+      return "http/1.1";
+    case protocol::http2:
+      return "h2";
+  }
+  return "unknown";
+}
+
 std::string_view label_of(decision_reason r) {
   switch (r) {
     case decision_reason::cohort:
@@ -292,6 +304,9 @@ collected registry::collect() const {
         for (std::size_t b = 0; b < breaker_count; ++b) {
           series.breaker_overflows[b] += c->breaker_overflows[b].load(r);
         }
+        for (std::size_t g = 0; g < grpc_status_count; ++g) {
+          series.grpc_statuses[g] += c->grpc_statuses[g].load(r);
+        }
       }
     }
   }
@@ -307,6 +322,9 @@ collected registry::collect() const {
         opened += c->opened.load(r);
         closed += c->closed.load(r);
         series.tls_handshake_failures += c->tls_handshake_failures.load(r);
+        for (std::size_t p = 0; p < protocol_count; ++p) {
+          series.requests[p] += c->requests[p].load(r);
+        }
       }
     }
     series.accepted = opened;

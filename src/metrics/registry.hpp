@@ -42,12 +42,14 @@ struct collected {
     std::uint64_t timeouts = 0;
     std::uint64_t resets = 0;
     std::array<std::uint64_t, breaker_count> breaker_overflows{};
+    std::array<std::uint64_t, grpc_status_count> grpc_statuses{};
   };
   struct listener_series {
     std::string listener;
     std::uint64_t open = 0;
     std::uint64_t accepted = 0;
     std::uint64_t tls_handshake_failures = 0;
+    std::array<std::uint64_t, protocol_count> requests{};
   };
   struct decision_series {
     std::string rollout, subset, reason;

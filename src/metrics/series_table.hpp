@@ -30,6 +30,14 @@ enum class breaker : std::uint8_t { max_connections, max_pending, max_requests }
 inline constexpr std::size_t breaker_count = 3;
 std::string_view label_of(breaker b);
 
+// The `protocol` label of cohort_downstream_requests_total.
+enum class protocol : std::uint8_t { http1_0, http1_1, http2 };
+inline constexpr std::size_t protocol_count = 3;
+std::string_view label_of(protocol p);
+
+// gRPC status codes 0..16 (cohort_grpc_responses_total{grpc_status}).
+inline constexpr std::size_t grpc_status_count = 17;
+
 // What a snapshot names, by index (the indexes routing uses).
 struct label_model {
   struct service {

@@ -104,6 +104,15 @@ void shard::record_upstream(series_id id, upstream_event e) {
   }
 }
 
+void shard::record_grpc_status(series_id id, unsigned code) {
+  if (code >= grpc_status_count) {
+    return;
+  }
+  if (upstream_cell* c = upstreams_.find(id)) {
+    bump(c->grpc_statuses[code]);
+  }
+}
+
 void shard::record_breaker_overflow(series_id id, breaker b) {
   if (upstream_cell* c = upstreams_.find(id)) {
     bump(c->breaker_overflows[static_cast<std::size_t>(b)]);

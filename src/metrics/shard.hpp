@@ -62,6 +62,13 @@ class alignas(64) shard {
       bump(c->opened);
     }
   }
+  void request_received(listener_id id, protocol p) {
+    if (listener_cell* c = listeners_.find(id)) {
+      bump(c->requests[static_cast<std::size_t>(p)]);
+    }
+  }
+  // A gRPC answer's grpc-status (codes above 16 are not counted).
+  void record_grpc_status(series_id id, unsigned code);
   void connection_closed(listener_id id) {
     if (listener_cell* c = listeners_.find(id)) {
       bump(c->closed);

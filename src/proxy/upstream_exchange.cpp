@@ -1,6 +1,7 @@
 #include "proxy/upstream_exchange.hpp"
 
 #include <boost/asio/ssl/error.hpp>
+#include <array>
 
 namespace cohort::proxy {
 
@@ -56,7 +57,7 @@ std::string_view to_string(exchange_error e) {
 
 upstream_exchange::upstream_exchange(worker_context& worker, net::watchdog& dog,
                                      exchange_storage& storage)
-    : worker_(worker), dog_(dog), in_(storage.in), head_(storage.head) {
+    : worker_(worker), dog_(dog), in_(storage.in), head_(storage.head), storage_(storage) {
   in_.consume(in_.size());  // nothing of a previous exchange may leak into this one
 }
 
@@ -150,6 +151,45 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   conn_ = std::move(acquired.conn);
   co_return exchange_error::none;
+}
+
+void upstream_exchange::set_request(const http::request_head& req,
+                                    const upstream_request_options& opts) {
+  storage_.request_head.clear();
+  append_upstream_request_head(storage_.request_head, req, opts);
+  chunked_request_ = req.framing == http::body_framing::chunked;
+  head_pending_ = true;
+}
+
+net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool last,
+                                                  std::string_view trailers) {
+  static constexpr std::string_view crlf = "\r\n";
+  std::array<asio::const_buffer, 5> bufs;
+  std::size_t count = 0;
+  if (head_pending_) {
+    bufs[count++] = asio::buffer(storage_.request_head);
+    head_pending_ = false;
+  }
+  if (chunked_request_) {
+    if (!data.empty()) {
+      storage_.chunk_head.clear();
+      http::append_chunk_header(storage_.chunk_head, data.size());
+      bufs[count++] = asio::buffer(storage_.chunk_head);
+      bufs[count++] = asio::buffer(data);
+      bufs[count++] = asio::buffer(crlf);
+    }
+    if (last) {
+      storage_.tail.clear();
+      http::append_last_chunk(storage_.tail, trailers);
+      bufs[count++] = asio::buffer(storage_.tail);
+    }
+  } else if (!data.empty()) {
+    bufs[count++] = asio::buffer(data);
+  }
+  if (count == 0) {
+    co_return true;
+  }
+  co_return co_await send(std::span<const asio::const_buffer>(bufs.data(), count));
 }
 
 net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {

@@ -15,6 +15,7 @@
 #include "http/parser.hpp"
 #include "net/flat_buffer.hpp"
 #include "net/watchdog.hpp"
+#include "proxy/forward_head.hpp"
 #include "proxy/worker_context.hpp"
 
 namespace cohort::proxy {
@@ -47,6 +48,9 @@ struct response_piece {
 struct exchange_storage {
   net::flat_buffer in;
   http::response_head head;
+  std::string request_head;  // the serialized HTTP/1.1 request head
+  std::string chunk_head;
+  std::string tail;  // last chunk and trailers
 };
 
 class upstream_exchange {
@@ -68,8 +72,14 @@ class upstream_exchange {
   // open() sets the service's request_timeout; call this after it.
   void set_try_timeout(duration d) { try_timeout_ = d; }
 
-  // Writes all buffers (gathered into as few syscalls as possible).
-  net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
+  // The request to send on this attempt. Its views must stay valid until
+  // the first send_body() of the attempt, which writes the head.
+  void set_request(const http::request_head& req, const upstream_request_options& opts);
+  // Sends the head (on the first call after set_request) and one piece of the
+  // body, in one gathered write; `last` ends the body, with `trailers`
+  // (HTTP/1 field lines "name: value\r\n...", may be empty). A request
+  // without a body is sent with send_body({}, true).
+  net::awaitable<bool> send_body(std::string_view data, bool last, std::string_view trailers = {});
 
   // Reads the final response head (1xx interim responses are skipped).
   net::awaitable<exchange_error> read_head(bool head_request);
@@ -102,6 +112,8 @@ class upstream_exchange {
   const std::string& failure_detail() const { return detail_; }
 
  private:
+  // Writes all buffers (gathered into as few syscalls as possible).
+  net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
   net::awaitable<bool> read_more();
   void drop_connection();
   exchange_error acquire_failed(upstream::acquire_result& acquired);
@@ -118,6 +130,9 @@ class upstream_exchange {
   std::unique_ptr<upstream::connection> conn_;
   net::flat_buffer& in_;
   http::response_head& head_;
+  exchange_storage& storage_;
+  bool head_pending_ = false;
+  bool chunked_request_ = false;
   http::chunked_decoder chunked_;
   std::uint64_t body_left_ = 0;  // content_length framing
   bool body_done_ = false;

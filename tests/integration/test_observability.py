@@ -16,7 +16,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from cohort_harness import Gateway, free_port, http_get, run_wrk, start_backend, wait_for_port
+from cohort_harness import (Gateway, free_port, http_get, raw_exchange, run_wrk, start_backend,
+                            wait_for_port)
 
 
 def _config(stable, canary, access_log="off"):
@@ -254,6 +255,23 @@ class AccessLogAndTracing(unittest.TestCase):
             self.assertEqual(line["subset"], "stable")
             self.assertNotIn("42", json.dumps(line["user_key_hash"]))  # never the raw key
             self.assertRegex(line["user_key_hash"], r"^[0-9a-f]{16}$")
+            self.assertEqual(line["protocol"], "HTTP/1.1")
+
+    def test_protocol_in_counters_and_log(self):
+        with start_backend("v1.0") as stable, start_backend("v1.1") as canary, \
+                Gateway(_config(stable, canary, access_log="all")) as gw:
+            for _ in range(3):
+                self.assertEqual(http_get(gw.port(), "/profile")[0], 200)
+            for _ in range(2):
+                reply = raw_exchange(gw.port(), b"GET /echo HTTP/1.0\r\nHost: x\r\n\r\n")
+                self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:40])
+            counted = {p: _scrape_sum(gw, "cohort_downstream_requests_total",
+                                      {"listener": "public", "protocol": p})
+                       for p in ("http/1.0", "http/1.1", "h2")}
+            self.assertEqual(counted, {"http/1.0": 2, "http/1.1": 3, "h2": 0})
+            line = gw.wait_for_log(lambda r: r.get("msg") == "access"
+                                   and r.get("path") == "/echo", timeout=5)
+            self.assertEqual(line["protocol"], "HTTP/1.0")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,71 @@
+#pragma once
+// The attempts of one request at its upstream, whatever protocol the client
+// speaks: open an exchange on the decided subset, send the request (through
+// the session's sender), read the response head; on failure retry on another
+// endpoint and then on stable, within the retry budget and the request's
+// time; fail over to stable when the decided subset has nothing in rotation
+// or its breaker is open. Outlier detection hears of every outcome.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "net/watchdog.hpp"
+#include "proxy/snapshot_registry.hpp"
+#include "proxy/upstream_exchange.hpp"
+#include "proxy/worker_context.hpp"
+#include "routing/decision.hpp"
+
+namespace cohort::proxy {
+
+enum class send_outcome : std::uint8_t {
+  ok,
+  client_failed,    // reading the request body from the client failed
+  upstream_failed,  // writing to the upstream failed (or timed out)
+  bad_body,         // the client's body framing is invalid: 400
+  too_large,        // the client's body passed limits.max_body_bytes: 413
+};
+
+// The session's part of an attempt: how the request reaches an opened exchange.
+class request_sender {
+ public:
+  virtual ~request_sender() = default;
+  // Sends head and body (upstream_exchange::set_request, then send_body).
+  // Called again only for a request that may be replayed: one without a
+  // body, or one whose body was never read (the earlier attempt failed
+  // before sending).
+  virtual net::awaitable<send_outcome> send(upstream_exchange& ex) = 0;
+};
+
+struct attempt_plan {
+  const published_state& pub;
+  routing::decision& decision;  // may be failed over to stable
+  std::chrono::steady_clock::time_point start;
+  bool has_body = false;
+  bool idempotent = false;  // the method may be sent twice (RFC 9110 9.2.2)
+  bool head_request = false;
+};
+
+struct attempt_result {
+  exchange_error err = exchange_error::none;  // none: the exchange holds a response head
+  send_outcome sent = send_outcome::ok;       // not ok: the client side broke; the session answers
+  bool body_sent = false;                     // the request body was read and sent
+};
+
+// Runs the attempts. `ex` is the session's slot for the exchange in
+// progress (a session cancels it on a deadline); it holds the last attempt's
+// exchange on return.
+net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdog& dog,
+                                            exchange_storage& storage, const attempt_plan& plan,
+                                            std::optional<upstream_exchange>& ex,
+                                            request_sender& sender);
+
+// The body of the local answer to a request whose attempts ended in err.
+std::string failure_body(const routing::snapshot& snap, const routing::decision& d,
+                         const upstream_exchange& ex, exchange_error err);
+
+// Methods a client may expect to be sent twice (RFC 9110 9.2.2).
+bool idempotent_method(std::string_view method);
+
+}  // namespace cohort::proxy
