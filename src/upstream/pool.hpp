@@ -70,7 +70,7 @@ struct acquire_result {
   error_code ec;
   breaker_kind overflow = breaker_kind::none;  // a new connection was needed but a breaker is open
   // connect_failure::tls: "TLS handshake with 127.0.0.1:9443 failed: certificate verify failed: ..."
-  std::string reason;
+  std::string reason = {};
 };
 
 class pool {
