@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
 
 namespace cohort::net {
 
@@ -344,7 +345,11 @@ result<std::shared_ptr<const tls_contexts>, std::vector<config::diagnostic>> bui
 }
 
 std::string describe_tls_failure(SSL* ssl, const boost::system::error_code& ec) {
-  std::string text = ec.message();
+  // OpenSSL's reason alone: Asio's message appends the library ("(SSL routines)").
+  const char* reason = ec.category() == boost::asio::error::get_ssl_category()
+                           ? ERR_reason_error_string(static_cast<unsigned long>(ec.value()))
+                           : nullptr;
+  std::string text = reason != nullptr ? std::string(reason) : ec.message();
   if (ssl != nullptr) {
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {

@@ -98,9 +98,9 @@ result<std::shared_ptr<const tls_contexts>, std::vector<config::diagnostic>> bui
     const config::config& cfg, std::span<const std::string_view> served,
     std::span<const std::string_view> upstream_alpn);
 
-// What OpenSSL says about a failed handshake on ssl: the error's reason, and
-// for a certificate that did not verify, why ("certificate verify failed:
-// self-signed certificate").
+// What OpenSSL says about a failed handshake or record on ssl (may be null):
+// the error's reason, and for a certificate that did not verify, why
+// ("certificate verify failed: self-signed certificate").
 std::string describe_tls_failure(SSL* ssl, const boost::system::error_code& ec);
 
 }  // namespace cohort::net

@@ -1,7 +1,9 @@
 #include "proxy/upstream_exchange.hpp"
 
 #include <boost/asio/ssl/error.hpp>
+
 #include <array>
+#include "net/tls_context.hpp"
 
 namespace cohort::proxy {
 
@@ -135,7 +137,7 @@ void upstream_exchange::note_tls_error(const net::error_code& ec) {
   if (ec.category() != asio::error::get_ssl_category() || endpoint_ == nullptr) {
     return;
   }
-  detail_ = "TLS error from " + endpoint_->key + ": " + ec.message();
+  detail_ = "TLS error from " + endpoint_->key + ": " + net::describe_tls_failure(nullptr, ec);
 }
 
 net::awaitable<exchange_error> upstream_exchange::reopen() {
