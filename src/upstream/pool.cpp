@@ -186,10 +186,9 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   std::shared_ptr<net::client_tls> tls = ep.tls;
   net::duplex stream(std::move(socket), tls->context());
   if (!tls->prepare(stream.tls()->native_handle(), ep.host)) {
-    co_return acquire_result{nullptr, connect_failure::tls, asio::error::invalid_argument,
-                             breaker_kind::none,
-                             "TLS setup for " + ep.key + " failed: OpenSSL refused the name '" +
-                                 ep.host + "'"};
+    co_return acquire_result{
+        nullptr, connect_failure::tls, asio::error::invalid_argument, breaker_kind::none,
+        "TLS setup for " + ep.key + " failed: OpenSSL refused the name '" + ep.host + "'"};
   }
   auto shaken = co_await (stream.handshake(net::ssl::stream_base::client) ||
                           timer.async_wait(net::use_nothrow));
@@ -199,10 +198,9 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
                              "TLS handshake with " + ep.key + " timed out (connect_timeout)"};
   }
   if (const auto [hec] = std::get<0>(shaken); hec) {
-    co_return acquire_result{
-        nullptr, connect_failure::tls, hec, breaker_kind::none,
-        "TLS handshake with " + ep.key +
-            " failed: " + net::describe_tls_failure(stream.tls()->native_handle(), hec)};
+    co_return acquire_result{nullptr, connect_failure::tls, hec, breaker_kind::none,
+                             "TLS handshake with " + ep.key + " failed: " +
+                                 net::describe_tls_failure(stream.tls()->native_handle(), hec)};
   }
   pending.opened = true;
   auto conn = std::make_unique<connection>(std::move(stream), &ep, breaker);

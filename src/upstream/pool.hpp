@@ -25,7 +25,7 @@ using net::tcp;
 struct connection;
 
 struct endpoint_state {
-  std::string key;  // "host:port"
+  std::string key;   // "host:port"
   std::string host;  // as configured: the name TLS verifies unless server_name says otherwise
   tcp::endpoint address;
   bool resolved = false;
@@ -69,7 +69,8 @@ struct acquire_result {
   connect_failure failure = connect_failure::none;
   error_code ec;
   breaker_kind overflow = breaker_kind::none;  // a new connection was needed but a breaker is open
-  // connect_failure::tls: "TLS handshake with 127.0.0.1:9443 failed: certificate verify failed: ..."
+  // Why a TLS connect failed, for the client's 502 body ("TLS handshake with
+  // 127.0.0.1:9443 failed: certificate verify failed: ...").
   std::string reason = {};
 };
 
