@@ -33,7 +33,8 @@ bool parse_unsigned(std::string_view text, Int& out) {
 const char* usage_text() {
   return "usage: profile-api --port N [--host ADDR] [--api v1.0|v1.1] [--version-label TEXT]\n"
          "                   [--error-rate 0.03] [--latency-ms 80] [--latency-jitter-ms 40]\n"
-         "                   [--threads N]\n";
+         "                   [--threads N]\n"
+         "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
 }
 
 parse_outcome parse_options(const std::vector<std::string>& args) {
@@ -129,12 +130,29 @@ parse_outcome parse_options(const std::vector<std::string>& args) {
       if (!parse_unsigned(value, opts.threads) || opts.threads == 0 || opts.threads > 256) {
         return bad("a thread count between 1 and 256");
       }
+    } else if (flag == "--tls-cert" || flag == "--tls-key" || flag == "--tls-client-ca") {
+      if (!take()) {
+        return missing();
+      }
+      if (value.empty()) {
+        return bad("a file name");
+      }
+      std::string& target = flag == "--tls-cert"  ? opts.tls_cert
+                            : flag == "--tls-key" ? opts.tls_key
+                                                  : opts.tls_client_ca;
+      target = value;
     } else {
       return usage_error{"unknown option " + std::string(args[i])};
     }
   }
   if (!have_port) {
     return usage_error{"--port is required (0 picks a free port)"};
+  }
+  if (opts.tls_cert.empty() != opts.tls_key.empty()) {
+    return usage_error{"--tls-cert and --tls-key go together"};
+  }
+  if (!opts.tls_client_ca.empty() && opts.tls_cert.empty()) {
+    return usage_error{"--tls-client-ca needs --tls-cert and --tls-key"};
   }
   if (opts.version_label.empty()) {
     opts.version_label = opts.api == api_version::v1_0 ? "v1.0" : "v1.1";

@@ -20,6 +20,11 @@ struct options {
   double latency_ms = 0.0;
   double latency_jitter_ms = 0.0;
   unsigned threads = 1;
+  // TLS (all PEM files): serve HTTPS with this certificate chain and key; with
+  // tls_client_ca, require a client certificate signed by that CA (mTLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 struct usage_error {

@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <type_traits>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "bodies.hpp"
 #include "counters.hpp"
@@ -43,6 +45,7 @@ constexpr auto io_timeout = 60s;
 
 struct shared_state {
   options opts;
+  std::unique_ptr<net::ssl::context> tls;  // null: plain HTTP
   std::string api_text;
   counters stats;
 };
@@ -89,10 +92,13 @@ query_value query_uint(std::string_view query, std::string_view key) {
   return {};
 }
 
+// One connection; Stream is a beast::tcp_stream, or a TLS stream over one
+// (already handshaken).
+template <class Stream>
 class session {
  public:
-  session(tcp::socket socket, std::shared_ptr<shared_state> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {}
+  session(Stream stream, std::shared_ptr<shared_state> state)
+      : stream_(std::move(stream)), state_(std::move(state)) {}
 
   net::awaitable<void> run() {
     for (;;) {
@@ -100,7 +106,7 @@ class session {
       parser.header_limit(header_limit);
       parser.body_limit(boost::none);  // bodies are streamed, never held
 
-      stream_.expires_after(idle_timeout);
+      tcp().expires_after(idle_timeout);
       auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, nothrow);
       if (ec) {
         if (is_bad_request(ec)) {
@@ -112,19 +118,23 @@ class session {
       keep_alive_ = req.keep_alive();
       version_ = req.version();
 
-      if (classify_path(path_of(sv(req.target()))) == path_label::ws) {
-        // The connection becomes the WebSocket (or gets the handshake's
-        // error answer). A client sends nothing before the 101, so nothing
-        // read past the head is lost.
-        http::request<http::string_body> upgrade{req.base()};
-        co_await serve_websocket(std::move(stream_), std::move(upgrade), state_->opts.version_label,
-                                 state_->stats);
-        co_return;
+      // The WebSocket echo is served on plain connections only (the tunnel
+      // tests need no TLS backend); over TLS /ws is an ordinary path.
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        if (classify_path(path_of(sv(req.target()))) == path_label::ws) {
+          // The connection becomes the WebSocket (or gets the handshake's
+          // error answer). A client sends nothing before the 101, so nothing
+          // read past the head is lost.
+          http::request<http::string_body> upgrade{req.base()};
+          co_await serve_websocket(std::move(stream_), std::move(upgrade),
+                                   state_->opts.version_label, state_->stats);
+          co_return;
+        }
       }
 
       if (!parser.is_done() && beast::iequals(req[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, version_};
-        stream_.expires_after(io_timeout);
+        tcp().expires_after(io_timeout);
         auto [wec, wn] = co_await http::async_write(stream_, cont, nothrow);
         if (wec) {
           co_return;
@@ -141,7 +151,7 @@ class session {
         }
         req.body().data = body_buffer_.get();
         req.body().size = body_chunk;
-        stream_.expires_after(io_timeout);
+        tcp().expires_after(io_timeout);
         auto [rec, rn] = co_await http::async_read(stream_, buffer_, parser, nothrow);
         if (rec == http::error::need_buffer) {
           rec = {};
@@ -163,7 +173,7 @@ class session {
       }
       if (!keep_alive_) {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
         co_return;
       }
     }
@@ -313,7 +323,7 @@ class session {
     decorate(res.base());
     res.keep_alive(keep_alive_);
     res.prepare_payload();
-    stream_.expires_after(io_timeout);
+    tcp().expires_after(io_timeout);
     if (head) {
       http::response_serializer<http::string_body> sr{res};
       auto [ec, n] = co_await http::async_write_header(stream_, sr, nothrow);
@@ -371,7 +381,7 @@ class session {
       res.content_length(total);
     }
     http::response_serializer<http::empty_body> sr{res};
-    stream_.expires_after(io_timeout);
+    tcp().expires_after(io_timeout);
     if (auto [ec, n] = co_await http::async_write_header(stream_, sr, nothrow); ec) {
       co_return false;
     }
@@ -388,7 +398,7 @@ class session {
       const auto len = static_cast<std::size_t>(std::min(chunk, total - offset));
       const char* data = pattern.data() + offset % 10;
       sum.update(data, len);
-      stream_.expires_after(io_timeout);
+      tcp().expires_after(io_timeout);
       const net::const_buffer piece{data, len};
       if (chunked) {
         auto [ec, n] = co_await net::async_write(stream_, http::make_chunk(piece), nothrow);
@@ -406,7 +416,7 @@ class session {
     if (chunked) {
       http::fields trailer;
       trailer.set("X-Checksum", sum.hex());
-      stream_.expires_after(io_timeout);
+      tcp().expires_after(io_timeout);
       auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(trailer), nothrow);
       if (ec) {
         co_return false;
@@ -415,7 +425,9 @@ class session {
     co_return true;
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  Stream stream_;
   std::shared_ptr<shared_state> state_;
   beast::flat_buffer buffer_;
   std::unique_ptr<char[]> body_buffer_;  // allocated on the first request with a body
@@ -424,8 +436,52 @@ class session {
 };
 
 net::awaitable<void> serve_connection(tcp::socket socket, std::shared_ptr<shared_state> state) {
-  session s{std::move(socket), std::move(state)};
+  if (!state->tls) {
+    session<beast::tcp_stream> s{beast::tcp_stream(std::move(socket)), std::move(state)};
+    co_await s.run();
+    co_return;
+  }
+  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+  tls_stream stream(beast::tcp_stream(std::move(socket)), *state->tls);
+  beast::get_lowest_layer(stream).expires_after(io_timeout);
+  auto [ec] = co_await stream.async_handshake(net::ssl::stream_base::server, nothrow);
+  if (ec) {
+    // A client without the required certificate ends here (mTLS tests look for it).
+    std::fprintf(stderr, "profile-api: TLS handshake failed: %s\n", ec.message().c_str());
+    co_return;
+  }
+  session<tls_stream> s{std::move(stream), std::move(state)};
   co_await s.run();
+}
+
+// The server's TLS context, or nullptr after printing why it cannot be made.
+std::unique_ptr<net::ssl::context> make_tls_context(const options& opts) {
+  auto ctx = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  beast::error_code ec;
+  const auto fail = [&](const char* what, const std::string& file) {
+    std::fprintf(stderr, "profile-api: %s '%s': %s\n", what, file.c_str(), ec.message().c_str());
+    return nullptr;
+  };
+  ctx->use_certificate_chain_file(opts.tls_cert, ec);
+  if (ec) {
+    return fail("cannot use certificate", opts.tls_cert);
+  }
+  ctx->use_private_key_file(opts.tls_key, net::ssl::context::pem, ec);
+  if (ec) {
+    return fail("cannot use private key", opts.tls_key);
+  }
+  if (!opts.tls_client_ca.empty()) {
+    ctx->load_verify_file(opts.tls_client_ca, ec);
+    if (ec) {
+      return fail("cannot use client CA", opts.tls_client_ca);
+    }
+    ctx->set_verify_mode(net::ssl::verify_peer | net::ssl::verify_fail_if_no_peer_cert);
+    // Resumed sessions of verified clients need an id context.
+    static constexpr unsigned char id[] = "profile-api";
+    SSL_CTX_set_session_id_context(ctx->native_handle(), id, sizeof id - 1);
+  }
+  return ctx;
 }
 
 net::awaitable<void> accept_loop(tcp::acceptor acceptor, std::shared_ptr<shared_state> state,
@@ -482,6 +538,12 @@ int run_server(const options& opts) {
   auto state = std::make_shared<shared_state>();
   state->opts = opts;
   state->api_text = opts.api == api_version::v1_0 ? "v1.0" : "v1.1";
+  if (!opts.tls_cert.empty()) {
+    state->tls = make_tls_context(opts);
+    if (!state->tls) {
+      return 1;
+    }
+  }
 
   net::io_context ioc{static_cast<int>(opts.threads)};
   const auto endpoint = resolve(ioc, opts);

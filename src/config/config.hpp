@@ -28,9 +28,29 @@ struct diagnostic {
 };
 
 // ---------------------------------------------------------------- gateway
+// A PEM certificate chain (leaf first) and its private key, as file paths
+// (relative paths are taken from the working directory, like token_file).
+struct tls_certificate_config {
+  std::string certificate;
+  std::string private_key;
+  source_location where;
+};
+
+// Only these two are ever allowed; older versions are refused at the handshake.
+enum class tls_version { v1_2, v1_3 };
+
+// TLS termination on a listener. The top-level pair is the default
+// certificate; `certificates` are chosen by SNI (a certificate serves the
+// names of its subjectAltName DNS / IP entries).
 struct tls_config {
   std::string certificate;
   std::string private_key;
+  std::vector<tls_certificate_config> certificates;
+  // Application protocols offered by ALPN, in preference order; the gateway
+  // answers with the first one it serves that the client offered.
+  std::vector<std::string> alpn{"h2", "http/1.1"};
+  tls_version min_version = tls_version::v1_2;
+  source_location where;
 };
 
 struct listener_config {
@@ -172,6 +192,16 @@ struct circuit_breaker_config {
   source_location where;
 };
 
+// TLS towards a service's endpoints (one setting for all its subsets).
+struct upstream_tls_config {
+  std::string ca_file;      // verify against these CAs; empty: the system store
+  std::string certificate;  // client certificate chain for mTLS (with private_key), or empty
+  std::string private_key;
+  std::string server_name;  // SNI and the name verified; empty: the endpoint's host
+  bool verify = true;       // false: accept any certificate (tests only)
+  source_location where;
+};
+
 struct service_config {
   std::string name;
   std::vector<subset_config> subsets;
@@ -185,6 +215,7 @@ struct service_config {
   retry_config retries;
   circuit_breaker_config circuit_breakers;          // applies to each subset
   std::optional<health_check_config> health_check;  // nullopt: no active checks
+  std::optional<upstream_tls_config> tls;           // nullopt: plain TCP
   source_location where;
 };
 

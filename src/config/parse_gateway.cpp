@@ -31,21 +31,9 @@ void parse_listener(context& cx, const YAML::Node& node, std::size_t index,
     }
   }
   if (const field* tls = o.find("tls")) {
-    object t(cx, *tls, o.what() + " tls", {"certificate", "private_key"});
-    t.check_keys();
-    t.require("certificate");
-    t.require("private_key");
     tls_config config;
-    for (const auto& [key, target] : {std::pair{"certificate", &config.certificate},
-                                      std::pair{"private_key", &config.private_key}}) {
-      if (const auto path = t.text(key)) {
-        if (path->empty()) {
-          t.error(*t.find(key), std::string(key) + " must name a file");
-        }
-        *target = *path;
-      }
-    }
-    l.tls = config;
+    parse_listener_tls(cx, *tls, o.what(), config);
+    l.tls = std::move(config);
   }
   if (name) {
     out.push_back(std::move(l));

@@ -226,7 +226,7 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   object o(cx, node, label(node, "service", index),
            {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
             "failover", "outlier_detection", "retries", "circuit_breakers", "health_check",
-             "protocol"});
+             "protocol", "tls"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -277,6 +277,11 @@ void parse_service(context& cx, const YAML::Node& node, std::size_t index,
   }
   if (const field* f = o.find("health_check")) {
     parse_health_check(cx, o.what(), *f, s.health_check);
+  }
+  if (const field* f = o.find("tls")) {
+    upstream_tls_config tls;
+    parse_upstream_tls(cx, *f, o.what(), tls);
+    s.tls = std::move(tls);
   }
   if (const auto lb = o.choice<lb_policy>("lb", {{"least_request", lb_policy::least_request},
                                                  {"round_robin", lb_policy::round_robin}})) {

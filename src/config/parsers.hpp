@@ -46,6 +46,11 @@ void parse_state(context& cx, const field& f, state_config& out);
 
 void parse_services(context& cx, const field& f, std::vector<service_config>& out);
 
+// The tls: of a listener, and of a service; `what` names the owner in messages.
+void parse_listener_tls(context& cx, const field& f, const std::string& what, tls_config& out);
+void parse_upstream_tls(context& cx, const field& f, const std::string& what,
+                        upstream_tls_config& out);
+
 // Needs the services (to check the references) and the rollouts (a rollout may
 // name the subset that plays "stable").
 void parse_routes(context& cx, const field& f, const std::vector<service_config>& services,

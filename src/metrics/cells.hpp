@@ -56,6 +56,7 @@ struct failover_cell {
 struct listener_cell {
   std::atomic<std::uint64_t> opened{0};
   std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> tls_handshake_failures{0};
   std::array<std::atomic<std::uint64_t>, protocol_count> requests{};  // by protocol
 };
 

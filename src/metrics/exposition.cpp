@@ -227,6 +227,12 @@ void render_listeners(std::string& out, const collected& c) {
     sample(out, "cohort_downstream_connections_accepted_total", {{"listener", s.listener}},
            s.accepted);
   }
+  family(out, "cohort_tls_handshake_failures_total", "counter",
+         "Client TLS handshakes that failed or timed out.");
+  for (const auto& s : c.listeners) {
+    sample(out, "cohort_tls_handshake_failures_total", {{"listener", s.listener}},
+           s.tls_handshake_failures);
+  }
   family(out, "cohort_downstream_requests_total", "counter",
          "Requests received from clients, by protocol.");
   for (const auto& s : c.listeners) {

@@ -336,6 +336,7 @@ collected registry::collect() const {
       if (const listener_cell* c = s->listeners_.find(static_cast<series_id>(id))) {
         opened += c->opened.load(r);
         closed += c->closed.load(r);
+        series.tls_handshake_failures += c->tls_handshake_failures.load(r);
         for (std::size_t p = 0; p < protocol_count; ++p) {
           series.requests[p] += c->requests[p].load(r);
         }

@@ -54,6 +54,7 @@ struct collected {
     std::string listener;
     std::uint64_t open = 0;
     std::uint64_t accepted = 0;
+    std::uint64_t tls_handshake_failures = 0;
     std::array<std::uint64_t, protocol_count> requests{};
   };
   struct decision_series {

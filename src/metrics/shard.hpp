@@ -99,6 +99,12 @@ class alignas(64) shard {
       bump(c->closed);
     }
   }
+  // A TLS handshake that failed or timed out (the connection never served a request).
+  void tls_handshake_failed(listener_id id) {
+    if (listener_cell* c = listeners_.find(id)) {
+      bump(c->tls_handshake_failures);
+    }
+  }
 
  private:
   friend class registry;

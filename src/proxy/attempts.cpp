@@ -238,7 +238,8 @@ std::string failure_body(const routing::snapshot& snap, const routing::decision&
     body += ex.endpoint()->key;
   }
   body += ": ";
-  body += to_string(err);
+  // A TLS failure says what OpenSSL said, not just "connect failed".
+  body += ex.failure_detail().empty() ? to_string(err) : std::string_view(ex.failure_detail());
   if (err == exchange_error::response_timeout) {
     body += " (";
     if (service.per_try_timeout) {

@@ -12,13 +12,20 @@
 #include "metrics/series_table.hpp"
 #include "routing/snapshot.hpp"
 
+namespace cohort::net {
+struct tls_contexts;
+}
+
 namespace cohort::proxy {
 
 // A snapshot and the series ids of its routes, subsets and rollouts: a request
 // uses both from the same publication, so its indexes always fit its series.
+// The TLS contexts of the same configuration travel with them, so
+// certificates reload with the routes.
 struct published_state {
   std::shared_ptr<const routing::snapshot> snapshot;
   metrics::series_table series;
+  std::shared_ptr<const net::tls_contexts> tls;  // null: nothing uses TLS
 };
 
 class snapshot_registry {

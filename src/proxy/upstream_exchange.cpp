@@ -1,7 +1,10 @@
 #include "proxy/upstream_exchange.hpp"
 
+#include <boost/asio/ssl/error.hpp>
+
 #include <array>
 #include <charconv>
+#include "net/tls_context.hpp"
 
 namespace cohort::proxy {
 
@@ -133,6 +136,7 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
                                                        std::size_t service, std::size_t subset,
                                                        const upstream::endpoint_state* avoid) {
   service_ = &snap.services()[service];
+  detail_.clear();
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
   try_timeout_ = service_->request_timeout;
   // Admission first: past max_requests nothing is picked nor connected.
@@ -167,21 +171,35 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   }
   auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
-    if (acquired.overflow != upstream::breaker_kind::none) {
-      overflow_ = acquired.overflow;
-      co_return exchange_error::breaker_open;
-    }
-    switch (acquired.failure) {
-      case upstream::connect_failure::refused:
-        co_return exchange_error::connect_refused;
-      case upstream::connect_failure::timeout:
-        co_return exchange_error::connect_timeout;
-      default:
-        co_return exchange_error::connect_failed;
-    }
+    co_return acquire_failed(acquired);
   }
   conn_ = std::move(acquired.conn);
   co_return exchange_error::none;
+}
+
+exchange_error upstream_exchange::acquire_failed(upstream::acquire_result& acquired) {
+  if (acquired.overflow != upstream::breaker_kind::none) {
+    overflow_ = acquired.overflow;
+    return exchange_error::breaker_open;
+  }
+  detail_ = std::move(acquired.reason);
+  switch (acquired.failure) {
+    case upstream::connect_failure::refused:
+      return exchange_error::connect_refused;
+    case upstream::connect_failure::timeout:
+      return exchange_error::connect_timeout;
+    default:
+      return exchange_error::connect_failed;
+  }
+}
+
+void upstream_exchange::note_tls_error(const net::error_code& ec) {
+  // Only OpenSSL's own errors (alerts, bad records): a peer that just closed
+  // shows up as stream_truncated or EOF and needs no explanation.
+  if (ec.category() != asio::error::get_ssl_category() || endpoint_ == nullptr) {
+    return;
+  }
+  detail_ = "TLS error from " + endpoint_->key + ": " + net::describe_tls_failure(nullptr, ec);
 }
 
 net::awaitable<exchange_error> upstream_exchange::reopen() {
@@ -190,6 +208,7 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   in_.consume(in_.size());
   received_any_ = false;
+  detail_.clear();
   if (http2_) {
     // The refused stream's connection is draining or gone: this takes another.
     h2_.reset();
@@ -197,14 +216,7 @@ net::awaitable<exchange_error> upstream_exchange::reopen() {
   }
   auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
-    if (acquired.overflow != upstream::breaker_kind::none) {
-      overflow_ = acquired.overflow;
-      co_return exchange_error::breaker_open;
-    }
-    co_return acquired.failure == upstream::connect_failure::timeout
-        ? exchange_error::connect_timeout
-        : (acquired.failure == upstream::connect_failure::refused ? exchange_error::connect_refused
-                                                                  : exchange_error::connect_failed);
+    co_return acquire_failed(acquired);
   }
   conn_ = std::move(acquired.conn);
   co_return exchange_error::none;
@@ -280,6 +292,9 @@ net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer>
   dog_.arm(try_timeout_, deadline_kind::upstream_io);
   const auto [ec, n] = co_await conn_->stream.write(buffers);
   (void)n;
+  if (ec) {
+    note_tls_error(ec);
+  }
   co_return !ec;
 }
 
@@ -290,6 +305,7 @@ net::awaitable<bool> upstream_exchange::read_more() {
   }
   const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(p, in_.writable()));
   if (ec || n == 0) {
+    note_tls_error(ec);
     co_return false;
   }
   in_.commit(n);

@@ -123,6 +123,10 @@ class upstream_exchange {
   upstream::breaker_kind overflow() const { return overflow_; }
   // rate_limited: how long until the subset's bucket has a token again.
   std::chrono::nanoseconds retry_after() const { return retry_after_; }
+  // Why the last attempt failed, when there is more to say than the error's
+  // name: a TLS handshake or alert ("TLS handshake with 127.0.0.1:9443
+  // failed: certificate verify failed: ..."). Empty otherwise.
+  const std::string& failure_detail() const { return detail_; }
 
  private:
   // Writes all buffers (gathered into as few syscalls as possible).
@@ -131,6 +135,9 @@ class upstream_exchange {
   net::awaitable<exchange_error> open_h2();
   net::awaitable<exchange_error> read_head_h2(bool head_request);
   void drop_connection();
+  exchange_error acquire_failed(upstream::acquire_result& acquired);
+  // Keeps what OpenSSL said about a failed read or write on a TLS connection.
+  void note_tls_error(const net::error_code& ec);
   void end_request();
 
   worker_context& worker_;
@@ -159,6 +166,7 @@ class upstream_exchange {
   upstream::breaker_kind overflow_ = upstream::breaker_kind::none;
   std::chrono::nanoseconds retry_after_{0};
   std::uint64_t bytes_received_ = 0;
+  std::string detail_;
 };
 
 }  // namespace cohort::proxy

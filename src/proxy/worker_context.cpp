@@ -20,7 +20,7 @@ void worker_context::refresh(std::uint64_t gen) {
   generation_ = gen;
   published_ = registry_.load();
   if (published_) {
-    pool_.attach(*published_->snapshot);
+    pool_.attach(*published_->snapshot, published_->tls.get());
   }
 }
 

@@ -12,7 +12,8 @@
 #include "common/monotonic.hpp"
 #include "http/message.hpp"
 #include "net/listener.hpp"
-#include "proxy/plain_connection.hpp"
+#include "net/tls_context.hpp"
+#include "proxy/serve_connection.hpp"
 #include "routing/decision.hpp"
 #include "routing/explain.hpp"
 
@@ -78,8 +79,7 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    asio::co_spawn(context.io(),
-                   proxy::serve_plain(net::duplex(std::move(socket)), context, listener),
+    asio::co_spawn(context.io(), proxy::serve_connection(std::move(socket), context, listener),
                    [](const std::exception_ptr& e) {
                      if (e) {
                        try {
@@ -90,6 +90,18 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
                      }
                    });
   }
+}
+
+// What upstream TLS connections offer by ALPN: the protocols the upstream
+// side speaks.
+constexpr std::array<std::string_view, 1> upstream_alpn{"http/1.1"};
+
+// The TLS contexts of a configuration: certificate files are read now, so a
+// missing or mismatched one rejects the configuration at its tls: block.
+result<std::shared_ptr<const net::tls_contexts>, config::diagnostics> build_tls(
+    const config::config& cfg) {
+  const auto served = proxy::served_alpn();
+  return net::build_tls_contexts(cfg, served, upstream_alpn);
 }
 
 bool same_listeners(const config::gateway_config& a, const config::gateway_config& b) {
@@ -144,6 +156,14 @@ std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
     }
     return nullptr;
   }
+  auto tls = build_tls(g->boot_config_);
+  if (!tls) {
+    for (const auto& d : tls.err()) {
+      std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    }
+    return nullptr;
+  }
+  g->tls_ = std::move(*tls);
   g->publish(std::move(*snap));
   g->health_ = std::make_unique<upstream::health_checker>(g->main_ctx_, g->upstream_shared_);
   g->health_->configure(g->boot_config_);
@@ -345,12 +365,16 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
     auto snap = routing::snapshot::build(*loaded, current_states());
     if (!snap) {
       out.errors = to_strings(snap.err());
+    } else if (auto tls = build_tls(*loaded); !tls) {
+      // Certificates are read before anything changes: a bad one keeps the old state serving.
+      out.errors = to_strings(tls.err());
     } else {
       controller_->reconfigure(*loaded);
       snap = routing::snapshot::build(*loaded, current_states());
       if (!snap) {
         out.errors = to_strings(snap.err());
       } else {
+        tls_ = std::move(*tls);
         publish(std::move(*snap));
         health_->configure(*loaded);
         config_text_ = text;
@@ -409,6 +433,7 @@ void gateway::publish(std::shared_ptr<const routing::snapshot> snap) {
   auto state = std::make_shared<proxy::published_state>();
   state->series = metrics_->intern(model);
   state->snapshot = std::move(snap);
+  state->tls = tls_;
   registry_.publish(std::move(state));
   // Workers hear of it now, not at their next request: open tunnels may
   // have to close (a rollback), and a rollback drains upstream connections.

@@ -57,7 +57,8 @@ class gateway {
   admin::response handle_explain(const admin::request& req);
   admin::response handle_set_weight(const config::rollout_config& rollout, const std::string& body);
   nlohmann::json rollout_json(const routing::snapshot& snap, const config::rollout_config& r) const;
-  // Interns the snapshot's series and hands both to the workers.
+  // Interns the snapshot's series and hands both to the workers, with the
+  // running configuration's TLS contexts (tls_).
   void publish(std::shared_ptr<const routing::snapshot> snap);
   admin::response handle_metrics();
   void begin_shutdown();
@@ -75,6 +76,7 @@ class gateway {
   std::string config_text_;
   config::config boot_config_;  // what the listeners were opened with
   proxy::snapshot_registry registry_;
+  std::shared_ptr<const net::tls_contexts> tls_;  // of the running configuration
   std::unique_ptr<metrics::registry> metrics_;
   unsigned worker_count_ = 1;
   routing::rollout_states manual_states_;  // weight API, for rollouts without steps

@@ -24,7 +24,7 @@ pool::~pool() {
   }
 }
 
-void pool::attach(const routing::snapshot& snap) {
+void pool::attach(const routing::snapshot& snap, const net::tls_contexts* tls) {
   // Limits are split over the workers; the worker count cannot change on a reload.
   const unsigned configured = snap.source().gateway.workers;
   const unsigned workers =
@@ -44,6 +44,10 @@ void pool::attach(const routing::snapshot& snap) {
   const auto& configs = snap.source().services;
   for (std::size_t si = 0; si < snap.services().size(); ++si) {
     const auto& svc = snap.services()[si];
+    std::shared_ptr<net::client_tls> client;
+    if (tls != nullptr && si < tls->services.size()) {
+      client = tls->services[si];
+    }
     auto& subsets = by_service_.emplace_back();
     subsets.reserve(svc.subsets.size());
     auto& breakers = breakers_by_service_.emplace_back();
@@ -70,11 +74,14 @@ void pool::attach(const routing::snapshot& snap) {
       auto& eps = subsets.emplace_back();
       eps.reserve(sub.endpoints.size());
       for (const auto& ep : sub.endpoints) {
-        auto& slot = endpoints_[ep.key];
+        // A TLS endpoint is pooled per service: its connections were verified
+        // with that service's settings, and never mix with plain ones.
+        auto& slot = endpoints_[client ? ep.key + " tls " + svc.name : ep.key];
         if (!slot) {
           slot = std::make_unique<endpoint_state>();
           slot->key = ep.key;
           slot->drain = true;  // until a subset with users lists it
+          slot->host = ep.address.host;
           if (auto addr = net::resolve_host(ep.address.host)) {
             slot->address = tcp::endpoint(*addr, ep.address.port);
             slot->resolved = true;
@@ -86,6 +93,7 @@ void pool::attach(const routing::snapshot& snap) {
         if (used) {
           slot->drain = false;
         }
+        slot->tls = client;
         eps.push_back(slot.get());
       }
     }
@@ -225,11 +233,37 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
   }
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
+  if (!ep.tls) {
+    pending.opened = true;
+    co_return acquire_result{
+        std::make_unique<connection>(net::duplex(std::move(socket)), &ep, breaker),
+        connect_failure::none,
+        {}};
+  }
+  // TLS: the handshake shares the connect's deadline (the timer runs on).
+  std::shared_ptr<net::client_tls> tls = ep.tls;
+  net::duplex stream(std::move(socket), tls->context());
+  if (!tls->prepare(stream.tls()->native_handle(), ep.host)) {
+    co_return acquire_result{
+        nullptr, connect_failure::tls, asio::error::invalid_argument, breaker_kind::none,
+        "TLS setup for " + ep.key + " failed: OpenSSL refused the name '" + ep.host + "'"};
+  }
+  auto shaken = co_await (stream.handshake(net::ssl::stream_base::client) ||
+                          timer.async_wait(net::use_nothrow));
+  if (shaken.index() == 1) {
+    co_return acquire_result{nullptr, connect_failure::timeout, asio::error::timed_out,
+                             breaker_kind::none,
+                             "TLS handshake with " + ep.key + " timed out (connect_timeout)"};
+  }
+  if (const auto [hec] = std::get<0>(shaken); hec) {
+    co_return acquire_result{nullptr, connect_failure::tls, hec, breaker_kind::none,
+                             "TLS handshake with " + ep.key + " failed: " +
+                                 net::describe_tls_failure(stream.tls()->native_handle(), hec)};
+  }
   pending.opened = true;
-  co_return acquire_result{
-      std::make_unique<connection>(net::duplex(std::move(socket)), &ep, breaker),
-      connect_failure::none,
-      {}};
+  auto conn = std::make_unique<connection>(std::move(stream), &ep, breaker);
+  conn->tls = std::move(tls);
+  co_return acquire_result{std::move(conn), connect_failure::none, {}};
 }
 
 void pool::release(std::unique_ptr<connection> conn, bool reusable) {

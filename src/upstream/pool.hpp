@@ -12,6 +12,7 @@
 
 #include "net/asio.hpp"
 #include "net/duplex.hpp"
+#include "net/tls_context.hpp"
 #include "routing/snapshot.hpp"
 #include "upstream/circuit_breaker.hpp"
 #include "upstream/outlier.hpp"
@@ -28,9 +29,12 @@ struct connection;
 class h2_connection;
 
 struct endpoint_state {
-  std::string key;  // "host:port"
+  std::string key;   // "host:port"
+  std::string host;  // as configured: the name TLS verifies unless server_name says otherwise
   tcp::endpoint address;
   bool resolved = false;
+  // The service's TLS as last attached (new connections use it); null: plain TCP.
+  std::shared_ptr<net::client_tls> tls;
   std::uint32_t outstanding = 0;
   // Kept as whole connection objects so that taking one from the pool
   // allocates nothing. Most recently used last.
@@ -70,16 +74,20 @@ struct connection {
   // The breaker of the subset that opened it (an endpoint shared by two
   // subsets keeps counting against the first one).
   circuit_breaker* breaker = nullptr;
+  std::shared_ptr<net::client_tls> tls;  // the context its TLS session was made with
   bool reused = false;  // came from the idle stack: it may have been closed by the peer
 };
 
-enum class connect_failure : std::uint8_t { none, refused, timeout, unresolved, other };
+enum class connect_failure : std::uint8_t { none, refused, timeout, unresolved, tls, other };
 
 struct acquire_result {
   std::unique_ptr<connection> conn;  // null on failure
   connect_failure failure = connect_failure::none;
   error_code ec;
   breaker_kind overflow = breaker_kind::none;  // a new connection was needed but a breaker is open
+  // Why a TLS connect failed, for the client's 502 body ("TLS handshake with
+  // 127.0.0.1:9443 failed: certificate verify failed: ...").
+  std::string reason = {};
 };
 
 class pool {
@@ -95,10 +103,12 @@ class pool {
   pool& operator=(const pool&) = delete;
 
   // Re-indexes endpoints for a new snapshot (idle connections survive: pools
-  // are keyed by address). Call whenever the worker's snapshot changes.
-  // Endpoints that no subset with users lists any more are drained: their
-  // idle connections are closed now, their busy ones when released.
-  void attach(const routing::snapshot& snap);
+  // are keyed by address, and by service for TLS endpoints). tls: the
+  // contexts published with snap (null: none). Call whenever the worker's
+  // snapshot changes. Endpoints that no subset with users lists any more are
+  // drained: their idle connections are closed now, their busy ones when
+  // released.
+  void attach(const routing::snapshot& snap, const net::tls_contexts* tls = nullptr);
 
   // Picks an endpoint of a subset of the attached snapshot, by the service's
   // policy, among those healthy and not ejected; `avoid` (an endpoint that
@@ -121,8 +131,9 @@ class pool {
   // The process-wide rate limiter of a subset (null: unlimited).
   token_bucket* limiter(std::size_t service, std::size_t subset) const;
 
-  // An idle connection to ep, or a new one (bounded by connect_timeout) when
-  // the breaker (may be null) lets one more connect start.
+  // An idle connection to ep, or a new one (bounded by connect_timeout,
+  // the TLS handshake included) when the breaker (may be null) lets one more
+  // connect start.
   awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout,
                                     circuit_breaker* breaker);
   // A fresh connection, for a retry after a reused one turned out closed.

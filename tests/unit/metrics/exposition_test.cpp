@@ -229,6 +229,7 @@ TEST(exposition, parses_line_by_line_with_the_contract_names) {
       {"cohort_tunnels_open", {"gauge", {"service", "subset"}}},
       {"cohort_downstream_connections", {"gauge", {"listener"}}},
       {"cohort_downstream_connections_accepted_total", {"counter", {"listener"}}},
+      {"cohort_tls_handshake_failures_total", {"counter", {"listener"}}},
       {"cohort_request_bytes_total", {"counter", {"route", "service", "subset"}}},
       {"cohort_response_bytes_total", {"counter", {"route", "service", "subset"}}},
       {"cohort_decisions_total", {"counter", {"rollout", "subset", "reason"}}},

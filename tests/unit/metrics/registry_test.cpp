@@ -97,6 +97,8 @@ TEST(registry, collect_merges_workers) {
   reg.worker(0).connection_opened(pub);
   reg.worker(1).connection_opened(pub);
   reg.worker(1).connection_closed(pub);
+  reg.worker(0).tls_handshake_failed(pub);
+  reg.worker(2).tls_handshake_failed(pub);
 
   const collected c = reg.collect();
   const auto* canary = find_request(c, "profile", "canary");
@@ -136,6 +138,7 @@ TEST(registry, collect_merges_workers) {
   ASSERT_EQ(c.listeners.size(), 1u);
   EXPECT_EQ(c.listeners[0].open, 1u);
   EXPECT_EQ(c.listeners[0].accepted, 2u);
+  EXPECT_EQ(c.listeners[0].tls_handshake_failures, 2u);
 }
 
 TEST(registry, more_than_sixteen_codes_spill_into_other) {
