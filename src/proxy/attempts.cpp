@@ -86,6 +86,8 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
   const auto service_index = static_cast<std::size_t>(d.service);
   const auto& service = snap.services()[service_index];
   const std::int32_t stable = stable_of(snap, d);
+  const duration budget =
+      plan.deadline ? std::min(*plan.deadline, service.request_timeout) : service.request_timeout;
   // A canary (or baseline) with nothing in rotation: its users go to stable
   // before anything is tried on it.
   if (stable >= 0 && service.failover == config::failover_mode::stable &&
@@ -103,7 +105,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     if (err == exchange_error::none) {
       const auto spent =
           std::chrono::duration_cast<duration>(std::chrono::steady_clock::now() - plan.start);
-      const auto left = std::max(duration{1}, service.request_timeout - spent);
+      const auto left = std::max(duration{1}, budget - spent);
       ex->set_try_timeout(std::min(service.per_try_timeout.value_or(left), left));
       sent = co_await sender.send(*ex);
       if (sent == send_outcome::ok) {
@@ -164,7 +166,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     dog.reset_expired();
     if (!service.retries.enabled || attempt >= 2 ||
         !replayable(err, *ex, plan.body_replayable, plan.idempotent) ||
-        now - plan.start >= service.request_timeout) {
+        now - plan.start >= budget) {
       break;
     }
     // Once more on another endpoint of the subset, then on stable.

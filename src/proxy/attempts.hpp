@@ -47,6 +47,9 @@ struct attempt_plan {
   bool body_replayable = true;
   bool idempotent = false;  // the method may be sent twice (RFC 9110 9.2.2)
   bool head_request = false;
+  // The client's own deadline (gRPC's grpc-timeout), when shorter than the
+  // service's request_timeout.
+  std::optional<duration> deadline;
 };
 
 struct attempt_result {

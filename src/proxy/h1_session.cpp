@@ -431,9 +431,13 @@ class h1_session final : public drainable {
     if (sender.holdable() && !co_await sender.hold_body()) {
       co_return false;
     }
-    const attempt_plan plan{
-        *pub_,       d, scope_.start, sender.body_replayable(), idempotent_method(req_.method),
-        head_request};
+    const attempt_plan plan{*pub_,
+                            d,
+                            scope_.start,
+                            sender.body_replayable(),
+                            idempotent_method(req_.method),
+                            head_request,
+                            scope_.grpc_timeout};
     const auto result =
         co_await run_attempts(worker_, dog_, exchange_storage_, plan, exchange_, sender);
     switch (result.sent) {
@@ -551,6 +555,7 @@ class h1_session final : public drainable {
         break;
       }
     }
+    scope_.settle_grpc(worker_, *pub_, ex);
     ex.finish();
     co_return keep_alive;
   }

@@ -910,9 +910,13 @@ class h2_connection final : public drainable {
       co_return;
     }
     const bool head_request = s.req.method == "HEAD";
-    const attempt_plan plan{
-        *s.pub,      d, s.scope.start, sender.body_replayable(), idempotent_method(s.req.method),
-        head_request};
+    const attempt_plan plan{*s.pub,
+                            d,
+                            s.scope.start,
+                            sender.body_replayable(),
+                            idempotent_method(s.req.method),
+                            head_request,
+                            s.scope.grpc_timeout};
     const auto result = co_await run_attempts(worker_, s.dog, s.storage, plan, s.exchange, sender);
     if (s.reset) {
       s.exchange.reset();
@@ -975,6 +979,7 @@ class h2_connection final : public drainable {
     if (no_body) {
       s.out_done = true;
       nghttp2_submit_response(session_, s.id, fields.data(), fields.size(), nullptr);
+      s.scope.settle_grpc(worker_, *s.pub, ex);
       ex.finish();
       kick();
       co_await wait_closed(s);
@@ -1015,6 +1020,7 @@ class h2_connection final : public drainable {
         co_return;
       }
     }
+    s.scope.settle_grpc(worker_, *s.pub, ex);
     ex.finish();
     co_await wait_closed(s);
   }

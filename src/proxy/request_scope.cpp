@@ -3,6 +3,7 @@
 #include <array>
 
 #include "common/monotonic.hpp"
+#include "http/grpc.hpp"
 #include "proxy/access_log.hpp"
 #include "routing/compiled.hpp"
 #include "routing/explain.hpp"
@@ -63,6 +64,14 @@ void request_scope::begin(worker_context& worker, const published_state& pub,
     method.assign(req.method);
     path.assign(req.path);
   }
+  const auto* content_type = req.find("content-type");
+  grpc = content_type != nullptr && http::is_grpc(content_type->value);
+  grpc_timeout.reset();
+  if (grpc) {
+    if (const auto* timeout = req.find("grpc-timeout")) {
+      grpc_timeout = http::parse_grpc_timeout(timeout->value);
+    }
+  }
   const auto* incoming = req.find("traceparent");
   trace.start(incoming ? incoming->value : std::string_view{}, worker.random(), worker.random(),
               worker.random());
@@ -113,6 +122,16 @@ void request_scope::finish(worker_context& worker, const published_state& pub,
   r.has_user_key = d.has_key;
   r.user_key_hash = d.key_hash;
   write_access_log(r, log_line);
+}
+
+void request_scope::settle_grpc(worker_context& worker, const published_state& pub,
+                                const upstream_exchange& ex) {
+  if (!grpc) {
+    return;
+  }
+  const std::uint32_t code = http::grpc_final_status(ex.head(), ex.trailers());
+  application_error = http::grpc_status_is_error(code);
+  worker.metrics().record_grpc_status(pub.series.upstream(decision.service, decision.subset), code);
 }
 
 void count_upstream_failure(worker_context& worker, const published_state& pub,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,8 @@ struct request_scope {
   // The upstream answered but the answer is a failure the status does not
   // show (a gRPC error status with HTTP 200): an error for the analysis.
   bool application_error = false;
+  bool grpc = false;                     // a gRPC call (content-type application/grpc...)
+  std::optional<duration> grpc_timeout;  // its grpc-timeout, when valid
   trace_context trace;
   bool logged = false;
   std::string method;  // copied only when the request is logged
@@ -39,6 +42,12 @@ struct request_scope {
   // must be the worker's current publication.
   void begin(worker_context& worker, const published_state& pub, const http::request_head& req,
              std::string_view client_ip, std::uint64_t head_bytes, metrics::listener_id listener);
+
+  // A gRPC call whose response is complete (call before the exchange's
+  // finish()): its grpc-status is counted, and a status that fails the
+  // version (UNAVAILABLE, INTERNAL, UNKNOWN, DEADLINE_EXCEEDED) makes the
+  // request an error for the analysis, whatever its HTTP status.
+  void settle_grpc(worker_context& worker, const published_state& pub, const upstream_exchange& ex);
 
   // Records the ended request in the worker's metrics and the access log.
   void finish(worker_context& worker, const published_state& pub, std::string& log_line);

@@ -349,6 +349,11 @@ net::awaitable<exchange_error> upstream_exchange::read_head_h2(bool head_request
     head_.framing = http::body_framing::none;
     head_.content_length = has_length ? declared : 0;
     body_done_ = true;
+  } else if (!has_length && h2_->complete() && h2_->trailers().empty()) {
+    // The stream ended with its head (a gRPC trailers-only answer): a
+    // client must see it end there too, not a head and then an empty body.
+    head_.framing = http::body_framing::none;
+    body_done_ = true;
   } else if (has_length) {
     // nghttp2 holds the DATA to this length.
     head_.framing = http::body_framing::content_length;
