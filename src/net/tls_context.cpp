@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <array>
 
 #include <algorithm>
 #include <cerrno>
@@ -310,8 +311,10 @@ std::shared_ptr<server_tls> tls_contexts::listener(std::string_view name) const 
 }
 
 result<std::shared_ptr<const tls_contexts>, std::vector<config::diagnostic>> build_tls_contexts(
-    const config::config& cfg, std::span<const std::string_view> served,
-    std::span<const std::string_view> upstream_alpn) {
+    const config::config& cfg, std::span<const std::string_view> served) {
+  // An upstream is offered the one protocol its service speaks.
+  static constexpr std::array<std::string_view, 1> alpn_http1{"http/1.1"};
+  static constexpr std::array<std::string_view, 1> alpn_h2{"h2"};
   auto out = std::make_shared<tls_contexts>();
   std::vector<config::diagnostic> errors;
   for (const auto& l : cfg.gateway.listeners) {
@@ -330,7 +333,9 @@ result<std::shared_ptr<const tls_contexts>, std::vector<config::diagnostic>> bui
       out->services.push_back(nullptr);
       continue;
     }
-    auto tls = client_tls::create(*s.tls, "service '" + s.name + "'", upstream_alpn);
+    const std::span<const std::string_view> offered =
+        s.protocol == config::upstream_protocol::http2 ? std::span(alpn_h2) : std::span(alpn_http1);
+    auto tls = client_tls::create(*s.tls, "service '" + s.name + "'", offered);
     if (!tls) {
       errors.push_back(std::move(tls.err()));
       out->services.push_back(nullptr);

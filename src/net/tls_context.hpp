@@ -93,10 +93,10 @@ struct tls_contexts {
 };
 
 // Builds every context of cfg; all problems are reported, each at its tls: block.
-// Upstream connections offer `upstream_alpn`.
+// Upstream connections offer by ALPN the protocol of their service (h2 or
+// http/1.1).
 result<std::shared_ptr<const tls_contexts>, std::vector<config::diagnostic>> build_tls_contexts(
-    const config::config& cfg, std::span<const std::string_view> served,
-    std::span<const std::string_view> upstream_alpn);
+    const config::config& cfg, std::span<const std::string_view> served);
 
 // What OpenSSL says about a failed handshake or record on ssl (may be null):
 // the error's reason, and for a certificate that did not verify, why

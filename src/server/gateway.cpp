@@ -92,16 +92,12 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
   }
 }
 
-// What upstream TLS connections offer by ALPN: the protocols the upstream
-// side speaks.
-constexpr std::array<std::string_view, 1> upstream_alpn{"http/1.1"};
-
 // The TLS contexts of a configuration: certificate files are read now, so a
 // missing or mismatched one rejects the configuration at its tls: block.
 result<std::shared_ptr<const net::tls_contexts>, config::diagnostics> build_tls(
     const config::config& cfg) {
   const auto served = proxy::served_alpn();
-  return net::build_tls_contexts(cfg, served, upstream_alpn);
+  return net::build_tls_contexts(cfg, served);
 }
 
 bool same_listeners(const config::gateway_config& a, const config::gateway_config& b) {

@@ -162,11 +162,12 @@ def peer_common_name(output):
     return m.group(1) if m else None
 
 
-def curl(url, headers=()):
+def curl(url, headers=(), extra=()):
     """(status, {lower-case header: value}, body) of one curl request that
-    verifies the gateway against the test CA."""
+    verifies the gateway against the test CA. The status line's protocol is
+    in the fields as ":protocol" ("HTTP/2", "HTTP/1.1")."""
     argv = ["curl", "-sS", "--max-time", "10", "--cacert", path("ca.pem"), "-D", "-",
-            "-o", path("curl-body")]
+            "-o", path("curl-body"), *extra]
     for h in headers:
         argv += ["-H", h]
     proc = subprocess.run(argv + [url], capture_output=True, timeout=20)
@@ -175,7 +176,7 @@ def curl(url, headers=()):
     blocks = proc.stdout.decode("latin-1").strip().split("\r\n\r\n")
     lines = blocks[-1].split("\r\n")
     status = int(lines[0].split(" ")[1])
-    fields = {}
+    fields = {":protocol": lines[0].split(" ")[0]}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         fields[name.strip().lower()] = value.strip()
@@ -224,19 +225,36 @@ class Termination(unittest.TestCase):
     def tearDownClass(cls):
         cls.gw.close()
 
-    def test_s_client_gets_tls13_and_http11_by_alpn(self):
+    def test_s_client_gets_tls13_and_h2_by_alpn(self):
         code, out = s_client(self.gw.port("secure"), "-alpn", "h2,http/1.1")
         self.assertEqual(code, 0, out)
         self.assertRegex(out, r"New, TLSv1\.3, Cipher is ")
-        # h2 is configured but this build serves only HTTP/1.1: ALPN picks it.
-        self.assertIn("ALPN protocol: http/1.1", out)
+        self.assertIn("ALPN protocol: h2", out)
         self.assertIn("Verify return code: 0 (ok)", out)
         self.assertEqual(peer_common_name(out), "localhost")
+        code, out = s_client(self.gw.port("secure"), "-alpn", "http/1.1")
+        self.assertEqual(code, 0, out)
+        self.assertIn("ALPN protocol: http/1.1", out)
 
-    def test_client_offering_only_unserved_protocols_gets_no_alpn(self):
-        code, out = s_client(self.gw.port("secure"), "-alpn", "h2")
+    def test_client_offering_only_unconfigured_protocols_gets_no_alpn(self):
+        # The strict listener is configured with alpn: [http/1.1] only.
+        code, out = s_client(self.gw.port("strict"), "-alpn", "h2")
         self.assertEqual(code, 0, out)
         self.assertIn("No ALPN negotiated", out)
+
+    def test_http2_over_tls_routes_each_user_like_http11(self):
+        seen = set()
+        for i in range(12):
+            user = [f"X-User-Id: h2-user-{i}"]
+            url = f"https://127.0.0.1:{self.gw.port('secure')}/profile"
+            status, h2_headers, body = curl(url, user, ["--http2"])
+            self.assertEqual((status, h2_headers[":protocol"]), (200, "HTTP/2"), body)
+            status, h1_headers, _ = curl(url, user, ["--http1.1"])
+            self.assertEqual((status, h1_headers[":protocol"]), (200, "HTTP/1.1"))
+            self.assertEqual(h2_headers[DECISION_HEADER], h1_headers[DECISION_HEADER])
+            self.assertEqual(h2_headers["x-backend-version"], h1_headers["x-backend-version"])
+            seen.add(h2_headers["x-backend-version"])
+        self.assertEqual(seen, {"v1.0", "v1.1"})
 
     def test_tls12_is_allowed_by_default(self):
         code, out = s_client(self.gw.port("secure"), "-tls1_2")

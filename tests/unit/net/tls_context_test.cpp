@@ -304,7 +304,7 @@ TEST_F(TlsContext, BuildReportsEveryBadBlock) {
   broken.tls->where = {"t.yaml", 30, 10};
   cfg.services = {plain, secure, broken};
 
-  auto all = build_tls_contexts(cfg, served_h1, served_h1);
+  auto all = build_tls_contexts(cfg, served_h1);
   ASSERT_FALSE(all.ok());
   ASSERT_EQ(all.err().size(), 2u);
   EXPECT_NE(all.err()[0].message.find("listener 'a' tls: private_key"), std::string::npos);
@@ -313,7 +313,7 @@ TEST_F(TlsContext, BuildReportsEveryBadBlock) {
 
   cfg.gateway.listeners.erase(cfg.gateway.listeners.begin());
   cfg.services.pop_back();
-  auto good = build_tls_contexts(cfg, served_h1, served_h1);
+  auto good = build_tls_contexts(cfg, served_h1);
   ASSERT_TRUE(good.ok());
   EXPECT_EQ((*good)->listener("a"), nullptr);
   EXPECT_EQ((*good)->listener("b"), nullptr);
