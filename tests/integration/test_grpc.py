@@ -297,6 +297,34 @@ class GrpcThroughHttp1(unittest.TestCase):
         self.assertEqual(trailers.get("grpc-status"), "0")
 
 
+class GrpcDeadline(unittest.TestCase):
+    """grpc-timeout bounds a call below the service's request_timeout."""
+
+    def test_grpc_timeout_answers_before_request_timeout(self):
+        from gateway_fixtures import SilentUpstream
+        silent = SilentUpstream()
+        self.addCleanup(silent.close)
+        svc = {"name": "slow", "protocol": "http2", "request_timeout": "4s",
+               "subsets": {"stable": {"endpoints": [silent.address]}},
+               "retries": {"enabled": False}}
+        with Gateway(gateway_config([svc], [route("all", "slow")])) as gw:
+            def call(extra):
+                argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3",
+                        "-H", "content-type: application/grpc", "--data-binary", "x",
+                        *extra, f"http://127.0.0.1:{gw.port()}/cohort.test.Echo/Unary"]
+                start = time.monotonic()
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+                return out.strip(), time.monotonic() - start
+            code, took = call(["-H", "grpc-timeout: 300m"])
+            self.assertEqual(code, "504")
+            self.assertGreaterEqual(took, 0.25)
+            self.assertLess(took, 2.0)
+            # Without it the call waits for request_timeout (the client gives up first).
+            code, took = call([])
+            self.assertEqual(code, "000")
+            self.assertGreaterEqual(took, 2.9)
+
+
 def gateway_speaks_h2c(port):
     out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_version}",
                           "--http2-prior-knowledge", f"http://127.0.0.1:{port}/"],
