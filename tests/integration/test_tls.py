@@ -236,6 +236,18 @@ class Termination(unittest.TestCase):
         self.assertEqual(code, 0, out)
         self.assertIn("ALPN protocol: http/1.1", out)
 
+    def test_h2load_and_nghttp_over_tls(self):
+        url = f"https://127.0.0.1:{self.gw.port('secure')}/profile"
+        out = subprocess.run(["h2load", "-n", "400", "-c", "2", "-m", "8", "-H", "X-User-Id: 5",
+                              url], capture_output=True, text=True, timeout=60).stdout
+        self.assertIn("Application protocol: h2", out)
+        self.assertRegex(out, r"status codes: 400 2xx, 0 3xx, 0 4xx, 0 5xx")
+        out = subprocess.run(["nghttp", "-nv", "-H", "X-User-Id: 5", url],
+                             capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("negotiated protocol: h2", out)
+        self.assertRegex(out, r":status: 200")
+        self.assertRegex(out, DECISION_HEADER + r": ")
+
     def test_client_offering_only_unconfigured_protocols_gets_no_alpn(self):
         # The strict listener is configured with alpn: [http/1.1] only.
         code, out = s_client(self.gw.port("strict"), "-alpn", "h2")
