@@ -253,6 +253,7 @@ def start_backends(work, workers, cpu):
 def start_nginx(work, workers, cpu, stable, canary):
     d, top, http_common = nginx_common(work, "nginx", workers)
     port = free_port()
+    h2_port = free_port()  # h2c with prior knowledge
     conf = top + "http {\n" + http_common + """
   map $http_x_user_cohort $is_internal { internal 1; default 0; }
   split_clients "${http_x_user_id}" $bucket { 5%% canary; * stable; }
@@ -261,6 +262,7 @@ def start_nginx(work, workers, cpu, stable, canary):
   upstream canary { server 127.0.0.1:%d; keepalive 256; keepalive_requests 1000000; }
   server {
     listen 127.0.0.1:%d backlog=4096;
+    listen 127.0.0.1:%d http2 backlog=4096;
     location / {
       proxy_pass http://$pool;
       proxy_http_version 1.1;
@@ -272,6 +274,7 @@ def start_nginx(work, workers, cpu, stable, canary):
         stable,
         canary,
         port,
+        h2_port,
     )
     path = os.path.join(d, "nginx.conf")
     with open(path, "w") as f:
@@ -279,6 +282,7 @@ def start_nginx(work, workers, cpu, stable, canary):
     p = Proc("nginx", pin(cpu, ["nginx", "-p", d, "-e", d + "/error.log", "-c", path]),
              os.path.join(d, "out.log"))
     wait_port(port, p.popen, "nginx")
+    p.h2_port = h2_port
     return p, port
 
 
@@ -293,6 +297,7 @@ def start_haproxy(work, workers, cpu, stable, canary):
     d = os.path.join(work, "haproxy")
     os.makedirs(d, exist_ok=True)
     port = free_port()
+    h2_port = free_port()  # h2c with prior knowledge
     conf = """global
   nbthread %d
   maxconn %d
@@ -308,6 +313,7 @@ defaults
 
 frontend fe
   bind 127.0.0.1:%d
+  bind 127.0.0.1:%d proto h2
   http-request set-var(txn.bucket) req.hdr(X-User-Id),xxh32,mod(10000)
   use_backend canary if { req.hdr(X-User-Cohort) -m str internal }
   use_backend canary if { var(txn.bucket) -m int lt 500 }
@@ -325,6 +331,7 @@ backend canary
         haproxy_maxconn(),
         d,
         port,
+        h2_port,
         stable,
         canary,
     )
@@ -337,6 +344,7 @@ backend canary
     # -db: stay in the foreground, no master-worker; one process, nbthread threads.
     p = Proc("haproxy", pin(cpu, ["haproxy", "-db", "-f", path]), os.path.join(d, "out.log"))
     wait_port(port, p.popen, "haproxy")
+    p.h2_port = h2_port
     return p, port
 
 
@@ -410,6 +418,64 @@ def run_wrk(port, seconds, threads, cpu, check_split=False):
         if line.startswith("BENCH_JSON "):
             return json.loads(line[len("BENCH_JSON "):])
     raise RuntimeError("wrk gave no summary:\n" + out.stdout + out.stderr)
+
+
+def run_h2load(port, seconds, cpu):
+    """h2load over h2c (prior knowledge): 16 connections x 10 streams for
+    `seconds`; one X-User-Id for every request (h2load sends fixed headers)."""
+    argv = pin(cpu, ["h2load", "-c", "16", "-m", "10", "-t", "1", "-D", str(seconds),
+                     "-H", "X-User-Id: 4242", "http://127.0.0.1:%d/profile" % port])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60).stdout
+    m = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
+    ok = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed", out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", out)
+    if not (m and ok and codes):
+        raise RuntimeError("h2load gave no summary:\n" + out)
+    secs = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    succeeded = int(ok.group(1))
+    return {"requests": succeeded, "duration_s": secs,
+            "errors": int(ok.group(2)) + sum(int(codes.group(i)) for i in (3, 4)),
+            "mean_latency": mean.group(1) if mean else "?"}
+
+
+def measure_h2(proc, port, seconds, wrk_cpu):
+    pids = proc.pids()
+    before, busy_before, h2_before = cpu_ticks(pids), busy_ticks(), children_ticks()
+    r = checked(proc, lambda: run_h2load(port, seconds, wrk_cpu))
+    after, busy_after, h2_after = cpu_ticks(pids), busy_ticks(), children_ticks()
+    return {"rps": r["requests"] / r["duration_s"], "requests": r["requests"],
+            "errors": r["errors"], "mean_latency": r["mean_latency"],
+            "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
+            "other_cores": max(0.0, (busy_after - busy_before) - (after - before)
+                               - (h2_after - h2_before)) / CLK_TCK / r["duration_s"]}
+
+
+def print_h2_report(results, targets):
+    print("\n## HTTP/2 (h2c, h2load -c16 -m10, 1 worker each, proxy on core 0, h2load on "
+          "core 1)\n")
+    print("| target | req/s | mean latency | proxy CPU µs/req | errors | req/s vs HAProxy "
+          "| CPU/req vs HAProxy |")
+    print("|---|---|---|---|---|---|---|")
+    base = results.get("haproxy")
+    ratios = {}
+    for t in targets:
+        rs = results[t]
+        rps = median([r["rps"] for r in rs])
+        cpu = median([r["cpu_us_per_req"] for r in rs])
+        vs_rps = vs_cpu = "-"
+        if base and t != "haproxy":
+            per_rps = [a["rps"] / b["rps"] for a, b in zip(rs, base) if b["rps"]]
+            per_cpu = [a["cpu_us_per_req"] / b["cpu_us_per_req"]
+                       for a, b in zip(rs, base) if b["cpu_us_per_req"]]
+            ratios[t] = {"rps": median(per_rps), "cpu_us_per_req": median(per_cpu)}
+            vs_rps, vs_cpu = "%.2f" % ratios[t]["rps"], "%.2f" % ratios[t]["cpu_us_per_req"]
+        print("| %s | %.0f | %s | %.2f | %d | %s | %s |" % (
+            LABELS[t], rps, rs[len(rs) // 2]["mean_latency"], cpu,
+            sum(r["errors"] for r in rs), vs_rps, vs_cpu))
+    print("\n(medians over %d rounds; ratios are medians of per-round ratios)"
+          % len(results[targets[0]]))
+    return ratios
 
 
 def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
@@ -612,6 +678,18 @@ def main():
             # that advanced or promoted itself while under load).
             cfg["split_after"] = split_check(procs, wrk_cpu)
 
+            if pinned and shutil.which("h2load") is not None:
+                h2 = {t: [] for t in TARGETS}
+                for rnd in range(ROUNDS):
+                    for t in TARGETS:
+                        p, port = procs[t]
+                        h2_port = getattr(p, "h2_port", port)  # Cohort: the same listener
+                        r = measure_h2(p, h2_port, DURATION, wrk_cpu)
+                        h2[t].append(r)
+                        print("  h2 round %d %-8s %8.0f req/s  %.2f µs/req  other load %.2f cores" % (
+                            rnd + 1, t, r["rps"], r["cpu_us_per_req"], r["other_cores"]), flush=True)
+                cfg["h2_rounds"] = h2
+
             if pinned and IDLE_CONNS > 0:
                 cfg["idle_memory"] = {}
                 for t in TARGETS:
@@ -623,6 +701,8 @@ def main():
 
             title = "%d worker%s each: %s" % (workers, "" if workers == 1 else "s", cfg["layout"])
             cfg["ratios"] = print_config_report(title, cfg["rounds"], TARGETS)
+            if "h2_rounds" in cfg:
+                cfg["h2_ratios"] = print_h2_report(cfg["h2_rounds"], TARGETS)
             print("\nBackend alone (wrk straight to the stable nginx): %.0f req/s" % alone["rps"])
             print("\nSplit check (share of canary answers; expected %.2f%% = 1%% internal + 5%% "
                   "of the other 99%%, flagged beyond ±%.1f points):\n" % (EXPECTED_CANARY, SPLIT_TOLERANCE))
@@ -647,10 +727,6 @@ def main():
             report["configs"][str(workers)] = cfg
             stop_all()
 
-        # HTTP/2 round: Cohort does not serve HTTP/2 yet. When it lands, start the
-        # three proxies with TLS + ALPN h2 (or h2c), drive them with
-        # `h2load -c64 -m10 -D <s>` here, and report the same table.
-        print("\n## HTTP/2\n\nskipped: HTTP/2 has not landed in Cohort yet.")
     finally:
         stop_all()
         if os.environ.get("BENCH_KEEP_WORKDIR") != "1":
