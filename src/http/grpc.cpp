@@ -4,23 +4,9 @@
 
 namespace cohort::http {
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-}  // namespace
-
 bool is_grpc(std::string_view content_type) {
   constexpr std::string_view base = "application/grpc";
-  content_type = trim(content_type);
+  content_type = trim_ows(content_type);
   if (content_type.size() < base.size() || !iequals(content_type.substr(0, base.size()), base)) {
     return false;
   }
@@ -30,7 +16,7 @@ bool is_grpc(std::string_view content_type) {
 }
 
 std::optional<std::uint32_t> parse_grpc_status(std::string_view value) {
-  value = trim(value);
+  value = trim_ows(value);
   if (value.empty() || value.size() > 10) {
     return std::nullopt;
   }
@@ -65,7 +51,7 @@ std::optional<std::uint32_t> grpc_status_in_trailers(std::string_view field_line
       line.remove_suffix(1);
     }
     const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !iequals(trim(line.substr(0, colon)), name)) {
+    if (colon == std::string_view::npos || !iequals(trim_ows(line.substr(0, colon)), name)) {
       continue;
     }
     return parse_grpc_status(line.substr(colon + 1));
@@ -98,7 +84,7 @@ grpc_class classify_grpc_status(std::uint32_t status) {
 }
 
 std::optional<duration> parse_grpc_timeout(std::string_view value) {
-  value = trim(value);
+  value = trim_ows(value);
   if (value.size() < 2 || value.size() > 9) {
     return std::nullopt;
   }

@@ -183,14 +183,7 @@ exchange_error upstream_exchange::acquire_failed(upstream::acquire_result& acqui
     return exchange_error::breaker_open;
   }
   detail_ = std::move(acquired.reason);
-  switch (acquired.failure) {
-    case upstream::connect_failure::refused:
-      return exchange_error::connect_refused;
-    case upstream::connect_failure::timeout:
-      return exchange_error::connect_timeout;
-    default:
-      return exchange_error::connect_failed;
-  }
+  return connect_error(acquired.failure);
 }
 
 void upstream_exchange::note_tls_error(const net::error_code& ec) {

@@ -7,6 +7,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "http/message.hpp"
+
 namespace cohort::upstream {
 
 namespace asio = net::asio;
@@ -28,16 +30,6 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) {
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // "name: value\r\n..." -> lower-case name, value, name, value, ...
 void split_field_lines(std::string_view lines, std::vector<std::string>& out) {
   while (!lines.empty()) {
@@ -51,11 +43,11 @@ void split_field_lines(std::string_view lines, std::vector<std::string>& out) {
     if (colon == std::string_view::npos || colon == 0) {
       continue;
     }
-    std::string name(trim(line.substr(0, colon)));
+    std::string name(cohort::http::trim_ows(line.substr(0, colon)));
     std::transform(name.begin(), name.end(), name.begin(),
                    [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; });
     out.push_back(std::move(name));
-    out.emplace_back(trim(line.substr(colon + 1)));
+    out.emplace_back(cohort::http::trim_ows(line.substr(colon + 1)));
   }
 }
 
