@@ -174,7 +174,8 @@ void add_trailer_lines(nv_list& out, std::string_view lines) {
 // One request stream. nghttp2 callbacks fill the request side, the stream's
 // coroutine forwards it and fills the response side, which nghttp2 drains.
 struct h2_stream {
-  h2_stream(asio::io_context& io, std::int32_t stream_id) : id(stream_id), wake(io), dog(io) {}
+  h2_stream(asio::io_context& io, std::int32_t stream_id)
+      : id(stream_id), wake(io), body_wake(io), dog(io) {}
 
   struct text_pos {
     std::uint32_t at = 0;
@@ -309,6 +310,12 @@ struct h2_stream {
   bool reset = false;   // closed before the exchange ended (RST_STREAM, connection gone)
 
   wakeup wake;
+  // A gRPC call's request body keeps streaming while its response is read
+  // (full duplex): a pump of its own, woken by DATA, joined before the
+  // exchange ends.
+  wakeup body_wake;
+  bool pumping = false;
+  bool pump_stop = false;
   net::watchdog dog;  // the stream's deadlines (upstream, and a stalled client)
   std::optional<upstream_exchange> exchange;  // the attempt in progress
   exchange_storage storage;
@@ -595,6 +602,7 @@ class h2_connection final : public drainable {
     if (end) {
       s->body_end = true;
       s->wake.notify();
+      s->body_wake.notify();
     }
     return 0;
   }
@@ -613,6 +621,7 @@ class h2_connection final : public drainable {
     s->unconsumed += len;
     s->bytes_in += len;
     s->wake.notify();
+    s->body_wake.notify();
     return 0;
   }
 
@@ -637,6 +646,7 @@ class h2_connection final : public drainable {
     }
     s->body_in.clear();
     s->wake.notify();
+    s->body_wake.notify();
     c.streams_.erase(id);  // its coroutine, if any, still holds it
     return 0;
   }
@@ -674,6 +684,48 @@ class h2_connection final : public drainable {
   }
 
   // ------------------------------------------------------------ streams
+
+  // The rest of a full-duplex request body (see h2_sender::start_duplex).
+  // The stream and its exchange outlive it: join_pump() waits for it.
+  awaitable<void> pump_body(h2_stream& s, upstream_exchange& ex) {
+    for (;;) {
+      while (s.body_in.empty() && !s.body_end && !s.reset && !s.pump_stop) {
+        co_await s.body_wake.wait();
+      }
+      if (s.reset || s.pump_stop) {
+        break;
+      }
+      const bool end = s.body_end;
+      s.sending.clear();
+      s.sending.swap(s.body_in);
+      if (!co_await ex.send_body(s.sending, end,
+                                 end ? std::string_view(s.trailers_in) : std::string_view{})) {
+        break;
+      }
+      consume(s, s.sending.size());
+      if (end) {
+        break;
+      }
+    }
+    s.pumping = false;
+    s.wake.notify();
+  }
+
+  // Ends a request body pump before its exchange goes: it is told to stop
+  // (and a send waiting on the upstream's window is woken).
+  awaitable<void> join_pump(h2_stream& s) {
+    if (!s.pumping) {
+      co_return;
+    }
+    s.pump_stop = true;
+    s.body_wake.notify();
+    if (s.exchange) {
+      s.exchange->cancel();
+    }
+    while (s.pumping) {
+      co_await s.wake.wait();
+    }
+  }
 
   void cancel_upstream(h2_stream& s) {
     if (s.exchange) {
@@ -817,6 +869,9 @@ class h2_connection final : public drainable {
             ? send_outcome::ok
             : send_outcome::upstream_failed;
       }
+      if (s.scope.grpc && ex.http2()) {
+        co_return co_await start_duplex(ex);
+      }
       co_return co_await stream_body(ex);
     }
 
@@ -848,6 +903,28 @@ class h2_connection final : public drainable {
     bool body_replayable() const { return held_ || s_.req.framing == http::body_framing::none; }
 
    private:
+    // Sends what has arrived of the body with the head, then leaves the rest
+    // to a pump so that the response can be read meanwhile: a gRPC stream
+    // whose client waits for answers before it sends more must not wait for
+    // the end of its own request first.
+    awaitable<send_outcome> start_duplex(upstream_exchange& ex) {
+      auto& s = s_;
+      const bool end = s.body_end;
+      s.sending.clear();
+      s.sending.swap(s.body_in);
+      if (!co_await ex.send_body(s.sending, end,
+                                 end ? std::string_view(s.trailers_in) : std::string_view{})) {
+        co_return send_outcome::upstream_failed;
+      }
+      c_.consume(s, s.sending.size());
+      if (!end) {
+        s.pumping = true;
+        s.pump_stop = false;
+        asio::co_spawn(c_.worker_.io(), c_.pump_body(s, ex), asio::detached);
+      }
+      co_return send_outcome::ok;
+    }
+
     awaitable<send_outcome> stream_body(upstream_exchange& ex) {
       auto& s = s_;
       const std::uint64_t max_body = s.pub->snapshot->source().gateway.limits.max_body_bytes;
@@ -919,6 +996,7 @@ class h2_connection final : public drainable {
                             s.scope.grpc_timeout};
     const auto result = co_await run_attempts(worker_, s.dog, s.storage, plan, s.exchange, sender);
     if (s.reset) {
+      co_await join_pump(s);
       s.exchange.reset();
       co_return;
     }
@@ -938,11 +1016,13 @@ class h2_connection final : public drainable {
     }
     if (result.err != exchange_error::none) {
       const std::string body = failure_body(snap, d, *s.exchange, result.err);
+      co_await join_pump(s);
       s.exchange.reset();
       co_await respond_local(s, status_for(result.err), body, true);
       co_return;
     }
     co_await relay_response(s, *s.exchange);
+    co_await join_pump(s);
     s.exchange.reset();
   }
 
@@ -980,6 +1060,7 @@ class h2_connection final : public drainable {
       s.out_done = true;
       nghttp2_submit_response(session_, s.id, fields.data(), fields.size(), nullptr);
       s.scope.settle_grpc(worker_, *s.pub, ex);
+      co_await join_pump(s);
       ex.finish();
       kick();
       co_await wait_closed(s);
@@ -1021,6 +1102,7 @@ class h2_connection final : public drainable {
       }
     }
     s.scope.settle_grpc(worker_, *s.pub, ex);
+    co_await join_pump(s);
     ex.finish();
     co_await wait_closed(s);
   }

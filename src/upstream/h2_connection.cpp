@@ -307,8 +307,13 @@ void h2_stream::cancel() {
   wake();
 }
 
+// Several waits may be pending at once (a request body still streaming while
+// the response is read): setting the expiry would cancel the others, so it
+// is set once; wake() cancels, which wakes every wait, and each re-checks.
 net::awaitable<void> h2_stream::wait() {
-  signal_.expires_at(asio::steady_timer::time_point::max());
+  if (signal_.expiry() != asio::steady_timer::time_point::max()) {
+    signal_.expires_at(asio::steady_timer::time_point::max());
+  }
   co_await signal_.async_wait(use_nothrow);
 }
 

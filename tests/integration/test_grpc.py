@@ -390,6 +390,18 @@ class GrpcClientsThroughGateway(unittest.TestCase):
         self.assertEqual(self.client.bidi_stream([b"x", b"y"], metadata=md),
                          ("OK", [b"v1.0:x", b"v1.0:y"], {"x-version": "v1.0"}))
 
+    def test_bidi_stream_is_full_duplex(self):
+        # Each message waits for the echo of the one before: the gateway must
+        # relay answers while the request stream is still open.
+        md = self.user_on("v1.0")
+        payloads = [b"m%d" % i for i in range(6)]
+        start = time.monotonic()
+        code, replies, trailers = self.client.bidi_ping_pong(payloads, metadata=md, wait=2.0)
+        self.assertEqual(code, "OK")
+        self.assertEqual(replies, [b"v1.0:" + p for p in payloads])
+        self.assertEqual(trailers.get("x-version"), "v1.0")
+        self.assertLess(time.monotonic() - start, 3.0)
+
     def test_a_user_stays_on_one_version(self):
         md = self.user_on("v1.1")
         versions = set()

@@ -67,3 +67,27 @@ class EchoClient:
         except grpc.RpcError as e:
             return e.code().name, None, self._trailers(e)
         return call.code().name, replies, self._trailers(call)
+
+    def bidi_ping_pong(self, payloads, metadata=None, wait=5.0):
+        """Full duplex: each message is sent only after the answer to the one
+        before it arrived (a chat, not a batch). Through a proxy that reads
+        the response only after the whole request, the first wait runs out
+        and the call is cancelled."""
+        import queue
+        answers = queue.Queue()
+
+        def requests():
+            for p in payloads:
+                yield p
+                answers.get(timeout=wait)
+
+        call = self._method("stream_stream", "BidiStream")(
+            requests(), timeout=self.timeout, metadata=metadata)
+        replies = []
+        try:
+            for reply in call:
+                replies.append(reply)
+                answers.put(reply)
+        except grpc.RpcError as e:
+            return e.code().name, replies, self._trailers(e)
+        return call.code().name, replies, self._trailers(call)
