@@ -88,14 +88,30 @@ def main():
     p.add_argument("--version", default="v1.0")
     p.add_argument("--unavailable-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tls-cert", help="serve TLS (ALPN h2) with this PEM certificate chain")
+    p.add_argument("--tls-key", help="its private key")
+    p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
     args = p.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     if not 0.0 <= args.unavailable_rate <= 1.0:
         p.error("--unavailable-rate is a share in [0, 1]")
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
     server.add_generic_rpc_handlers((handlers(Echo(args.version, args.unavailable_rate,
                                                    args.seed)),))
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    if args.tls_cert:
+        with open(args.tls_key, "rb") as k, open(args.tls_cert, "rb") as c:
+            pair = (k.read(), c.read())
+        root = None
+        if args.tls_client_ca:
+            with open(args.tls_client_ca, "rb") as f:
+                root = f.read()
+        credentials = grpc.ssl_server_credentials(
+            [pair], root_certificates=root, require_client_auth=root is not None)
+        port = server.add_secure_port(f"{args.host}:{args.port}", credentials)
+    else:
+        port = server.add_insecure_port(f"{args.host}:{args.port}")
     if port == 0:
         print(f"cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 1

@@ -415,6 +415,47 @@ class Upstream(unittest.TestCase):
                             for line in _backends["mtls"].stderr_lines))
 
 
+class GrpcOverMutualTls(unittest.TestCase):
+    """An HTTP/2 upstream over mTLS (protocol: http2 with tls:): the gateway
+    offers h2 by ALPN, presents its client certificate, and gRPC answers."""
+
+    def test_grpc_call_through_an_mtls_http2_upstream(self):
+        backend = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                               "examples", "grpc-backend", "grpc_backend.py")
+        proc = subprocess.Popen(
+            ["/usr/bin/python3", backend, "--port", "0", "--version", "secure",
+             "--tls-cert", path("server.pem"), "--tls-key", path("server.key"),
+             "--tls-client-ca", path("ca.pem")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(proc.wait, 10)
+        self.addCleanup(proc.terminate)
+        line = proc.stdout.readline().decode()
+        self.assertTrue(line.startswith("listening on "), repr(line))
+        address = "127.0.0.1:" + line.split()[-1]
+
+        def config(with_cert):
+            tls = {"ca_file": path("ca.pem")}
+            if with_cert:
+                tls.update(certificate=path("client.pem"), private_key=path("client.key"))
+            return {
+                "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+                            "workers": 1},
+                "services": [{"name": "echo", "protocol": "http2", "tls": tls,
+                              "subsets": {"stable": {"endpoints": [address]}},
+                              "connect_timeout": "2s"}],
+                "routes": [{"name": "all", "match": {"path_prefix": "/"}, "service": "echo"}],
+            }
+
+        from grpc_client import EchoClient  # python3-grpcio
+        with Gateway(config(True)) as gw, EchoClient(f"127.0.0.1:{gw.port()}") as client:
+            self.assertEqual(client.unary(b"hi"), ("OK", b"secure:hi", {"x-version": "secure"}))
+            code, replies, _ = client.bidi_ping_pong([b"a", b"b"], wait=2.0)
+            self.assertEqual((code, replies), ("OK", [b"secure:a", b"secure:b"]))
+        with Gateway(config(False)) as gw, EchoClient(f"127.0.0.1:{gw.port()}") as client:
+            code, _, _ = client.unary(b"hi")
+            self.assertNotEqual(code, "OK")  # refused without a client certificate
+
+
 class Reload(unittest.TestCase):
     def setUp(self):
         self.gw = Gateway(make_config(listener_tls()))
