@@ -241,25 +241,14 @@ class h1_session final : public drainable {
    public:
     h1_sender(h1_session& session, std::size_t head_size) : s_(session), head_size_(head_size) {}
 
-    // Not a coroutine unless a 100 Continue must go out first: the common
-    // request costs no frame here.
     awaitable<send_outcome> send(upstream_exchange& ex) override {
-      if (s_.req_.expect_continue && has_body() && !continue_sent_) {
-        continue_sent_ = true;
-        return continue_then_send(ex);
-      }
-      return send_now(ex);
-    }
-
-    awaitable<send_outcome> continue_then_send(upstream_exchange& ex) {
-      if (!co_await s_.write_client(continue_100)) {
-        co_return send_outcome::client_failed;
-      }
-      co_return co_await send_now(ex);
-    }
-
-    awaitable<send_outcome> send_now(upstream_exchange& ex) {
       auto& s = s_;
+      if (s.req_.expect_continue && has_body() && !continue_sent_) {
+        continue_sent_ = true;
+        if (!co_await s.write_client(continue_100)) {
+          co_return send_outcome::client_failed;
+        }
+      }
       s.scope_.upstream = ex.endpoint()->key;
       upstream_request_options opts{s.client_ip_, s.listener_.proto, s.scope_.upstream,
                                     s.scope_.trace.traceparent()};
@@ -270,7 +259,11 @@ class h1_session final : public drainable {
         // req_ views stay readable until in_ moves (the next read).
         s.in_.consume(head_size_ + body_in_buffer_);
       }
-      return s.send_body(ex, held_);
+      if (held_) {
+        co_return co_await ex.send_body(s.held_body_, true) ? send_outcome::ok
+                                                            : send_outcome::upstream_failed;
+      }
+      co_return co_await s.send_body(ex);
     }
 
     // Reads a small body whole before the first attempt, so that any attempt
@@ -326,12 +319,7 @@ class h1_session final : public drainable {
 
   // Sends the request body from the client to the upstream (the head goes
   // with the first piece). The head's bytes have been consumed from in_.
-  // held: the body was read whole into held_body_ (h1_sender::hold_body).
-  awaitable<send_outcome> send_body(upstream_exchange& ex, bool held) {
-    if (held) {
-      co_return co_await ex.send_body(held_body_, true) ? send_outcome::ok
-                                                        : send_outcome::upstream_failed;
-    }
+  awaitable<send_outcome> send_body(upstream_exchange& ex) {
     const std::uint64_t max_body = limits().max_body_bytes;
     switch (req_.framing) {
       case http::body_framing::none:

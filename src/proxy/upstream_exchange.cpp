@@ -233,15 +233,27 @@ void upstream_exchange::set_request(const http::request_head& req,
   head_pending_ = true;
 }
 
-// Not a coroutine on the HTTP/1.1 path: it gathers the pieces and hands
-// back send()'s awaitable, one coroutine frame less per request.
 net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool last,
                                                   std::string_view trailers) {
   if (http2_) {
-    return send_body_h2(data, last, trailers);
+    if (!h2_) {
+      co_return false;
+    }
+    dog_.arm(try_timeout_, deadline_kind::upstream_io);
+    if (!h2_submitted_) {
+      h2_submitted_ = true;
+      head_pending_ = false;
+      if (!h2_->submit(storage_.h2_fields, h2_has_body_)) {
+        co_return false;
+      }
+    }
+    if (!h2_has_body_) {
+      co_return true;  // END_STREAM went with HEADERS
+    }
+    co_return co_await h2_->send_body(data, last, trailers);
   }
   static constexpr std::string_view crlf = "\r\n";
-  auto& bufs = storage_.gather;
+  std::array<asio::const_buffer, 5> bufs;
   std::size_t count = 0;
   if (head_pending_) {
     bufs[count++] = asio::buffer(storage_.request_head);
@@ -263,26 +275,10 @@ net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool la
   } else if (!data.empty()) {
     bufs[count++] = asio::buffer(data);
   }
-  return send(std::span<const asio::const_buffer>(bufs.data(), count));
-}
-
-net::awaitable<bool> upstream_exchange::send_body_h2(std::string_view data, bool last,
-                                                     std::string_view trailers) {
-  if (!h2_) {
-    co_return false;
+  if (count == 0) {
+    co_return true;
   }
-  dog_.arm(try_timeout_, deadline_kind::upstream_io);
-  if (!h2_submitted_) {
-    h2_submitted_ = true;
-    head_pending_ = false;
-    if (!h2_->submit(storage_.h2_fields, h2_has_body_)) {
-      co_return false;
-    }
-  }
-  if (!h2_has_body_) {
-    co_return true;  // END_STREAM went with HEADERS
-  }
-  co_return co_await h2_->send_body(data, last, trailers);
+  co_return co_await send(std::span<const asio::const_buffer>(bufs.data(), count));
 }
 
 net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {

@@ -4,7 +4,6 @@
 // request, read the response head and body pieces. An HTTP/1.1 session drives
 // it today; an HTTP/2 stream will drive the same object.
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -55,8 +54,6 @@ struct exchange_storage {
   std::string chunk_head;
   std::string tail;                     // last chunk and trailers
   std::vector<http::header> h2_fields;  // HTTP/2: the request head, viewing request_head
-  // The pieces of one HTTP/1.1 write; they must outlive send_body()'s return.
-  std::array<net::asio::const_buffer, 5> gather;
 };
 
 class upstream_exchange {
@@ -132,7 +129,6 @@ class upstream_exchange {
   const std::string& failure_detail() const { return detail_; }
 
  private:
-  net::awaitable<bool> send_body_h2(std::string_view data, bool last, std::string_view trailers);
   // Writes all buffers (gathered into as few syscalls as possible).
   net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
   net::awaitable<bool> read_more();
