@@ -182,8 +182,13 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     if (next_subset < 0) {
       break;
     }
-    // A refused connection cost no upstream anything: it spends no budget.
-    if (err != exchange_error::connect_refused && err != exchange_error::no_endpoint &&
+    // The budget keeps retries from piling onto a struggling subset. A
+    // refused connection cost no upstream anything, and a retry that fails a
+    // canary or baseline user over to stable moves the request off the sick
+    // subset instead of adding to it: neither spends budget.
+    const bool to_stable = next_subset != static_cast<std::int32_t>(d.subset);
+    if (!to_stable && err != exchange_error::connect_refused &&
+        err != exchange_error::no_endpoint &&
         !retry.acquire(worker.active_requests(), service.retries)) {
       break;
     }
