@@ -1,6 +1,5 @@
 #include "server.hpp"
 
-#include <type_traits>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio.hpp>

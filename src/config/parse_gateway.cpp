@@ -159,9 +159,9 @@ bool is_loopback(const std::string& host) {
 }  // namespace
 
 void parse_gateway(context& cx, const field& f, gateway_config& out) {
-  object o(cx, f, "gateway",
-           {"listeners", "workers", "decision_header", "limits", "access_log", "websocket",
-            "http2"});
+  object o(
+      cx, f, "gateway",
+      {"listeners", "workers", "decision_header", "limits", "access_log", "websocket", "http2"});
   o.check_keys();
   if (!o.is_map()) {
     return;

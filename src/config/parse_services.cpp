@@ -223,10 +223,10 @@ void parse_breakers(context& cx, const std::string& service_what, const field& f
 
 void parse_service(context& cx, const YAML::Node& node, std::size_t index,
                    std::vector<service_config>& out) {
-  object o(cx, node, label(node, "service", index),
-           {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb",
-            "failover", "outlier_detection", "retries", "circuit_breakers", "health_check",
-             "protocol", "tls"});
+  object o(
+      cx, node, label(node, "service", index),
+      {"name", "subsets", "connect_timeout", "request_timeout", "per_try_timeout", "lb", "failover",
+       "outlier_detection", "retries", "circuit_breakers", "health_check", "protocol", "tls"});
   o.check_keys();
   if (!o.is_map()) {
     return;
