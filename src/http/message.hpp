@@ -31,16 +31,7 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Without the optional whitespace (SP, HTAB) around it (RFC 9110 5.6.3).
-constexpr std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+using cohort::trim_ows;
 
 // How the body of a message is delimited (RFC 9112 section 6).
 enum class body_framing : std::uint8_t {

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/header_field.hpp"
+
 namespace cohort::routing {
 
 constexpr char ascii_lower(char c) {
@@ -28,16 +30,6 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
 constexpr bool iends_with(std::string_view s, std::string_view lower_suffix) {
   return s.size() >= lower_suffix.size() &&
          iequals(s.substr(s.size() - lower_suffix.size()), lower_suffix);
-}
-
-constexpr std::string_view trim_spaces(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
 }
 
 inline std::string to_lower_copy(std::string_view s) {

@@ -279,13 +279,13 @@ std::optional<std::string_view> json_top_level_claim(char* json, std::size_t len
 
 std::optional<std::string_view> jwt_claim(std::string_view authorization, std::string_view claim,
                                           scratch_buffer& scratch) {
-  authorization = trim_spaces(authorization);
+  authorization = trim_ows(authorization);
   constexpr std::string_view scheme = "bearer ";
   if (authorization.size() <= scheme.size() ||
       !iequals(authorization.substr(0, scheme.size()), scheme)) {
     return std::nullopt;
   }
-  const std::string_view token = trim_spaces(authorization.substr(scheme.size()));
+  const std::string_view token = trim_ows(authorization.substr(scheme.size()));
   const std::size_t first_dot = token.find('.');
   if (first_dot == std::string_view::npos) {
     return std::nullopt;

@@ -47,11 +47,11 @@ void for_each_cookie(std::string_view line, F&& f) {
     if (eq == std::string_view::npos) {
       continue;
     }
-    std::string_view value = trim_spaces(line.substr(eq + 1, stop - eq - 1));
+    std::string_view value = trim_ows(line.substr(eq + 1, stop - eq - 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
-    if (f(trim_spaces(line.substr(start, eq - start)), value)) {
+    if (f(trim_ows(line.substr(start, eq - start)), value)) {
       return;
     }
   }
