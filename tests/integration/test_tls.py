@@ -411,6 +411,11 @@ class Upstream(unittest.TestCase):
         self.assertIn("service 'mtls-without-cert'", text)
         self.assertIn(f"TLS error from {_backends['mtls'].address}", text)
         self.assertIn("certificate required", text)
+        # The backend logs the refusal on its own schedule: wait for the line.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not any(
+                "TLS handshake failed" in line for line in _backends["mtls"].stderr_lines):
+            time.sleep(0.05)
         self.assertTrue(any("TLS handshake failed" in line
                             for line in _backends["mtls"].stderr_lines))
 
