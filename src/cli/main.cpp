@@ -59,6 +59,13 @@ int cmd_validate(const std::vector<std::string>& args) {
     }
     return exit_refused;
   }
+  // Certificate files too: a configuration that `serve` would refuse is not ok.
+  if (const auto bad = cohort::server::check_certificates(*loaded); !bad.empty()) {
+    for (const auto& d : bad) {
+      std::printf("%s\n", d.to_string().c_str());
+    }
+    return exit_refused;
+  }
   std::printf("%s: ok\n", args[0].c_str());
   return exit_ok;
 }

@@ -115,6 +115,14 @@ bool same_listeners(const config::gateway_config& a, const config::gateway_confi
 
 }  // namespace
 
+config::diagnostics check_certificates(const config::config& cfg) {
+  auto tls = build_tls(cfg);
+  if (!tls) {
+    return std::move(tls.err());
+  }
+  return {};
+}
+
 std::unique_ptr<gateway> gateway::create(const std::string& config_path) {
   auto text = read_file(config_path);
   if (!text) {

@@ -26,6 +26,10 @@
 
 namespace cohort::server {
 
+// Reads and checks every certificate and key file the configuration names,
+// as serving or a reload would: one diagnostic per bad tls: block.
+config::diagnostics check_certificates(const config::config& cfg);
+
 struct reload_outcome {
   bool ok = false;
   std::vector<std::string> errors;  // "file:line:column: message"

@@ -420,6 +420,50 @@ class Upstream(unittest.TestCase):
                             for line in _backends["mtls"].stderr_lines))
 
 
+class Validate(unittest.TestCase):
+    """`cohort validate` reads the certificate files like serve does."""
+
+    def write(self, key):
+        text = (
+            "gateway:\n"
+            "  listeners:\n"
+            "    - name: secure\n"
+            "      address: 127.0.0.1:0\n"
+            f"      tls: {{ certificate: {path('server.pem')}, private_key: {key} }}\n"
+            "services:\n"
+            "  - name: s\n"
+            "    subsets: { stable: { endpoints: [127.0.0.1:9] } }\n"
+            "routes:\n"
+            "  - { name: r, match: { path_prefix: / }, service: s }\n")
+        f = path("validate-%d.yaml" % len(key))
+        with open(f, "w", encoding="utf-8") as out:
+            out.write(text)
+        return f
+
+    def run_validate(self, file):
+        from cohort_harness import binary
+        return subprocess.run([binary("cohort"), "validate", file], capture_output=True,
+                              text=True, timeout=30)
+
+    def test_good_certificates_are_ok(self):
+        f = self.write(path("server.key"))
+        proc = self.run_validate(f)
+        self.assertEqual((proc.returncode, proc.stdout.strip()), (0, f + ": ok"), proc.stderr)
+
+    def test_missing_key_file_is_an_error_at_the_tls_block(self):
+        missing = path("no-such.key")
+        f = self.write(missing)
+        proc = self.run_validate(f)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertRegex(proc.stdout, re.escape(f) + r":5:\d+: listener 'secure' tls: cannot "
+                         r"read private_key '" + re.escape(missing) + "'")
+
+    def test_key_of_another_certificate_is_an_error(self):
+        proc = self.run_validate(self.write(path("api.key")))
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertIn("listener 'secure' tls:", proc.stdout)
+
+
 class GrpcOverMutualTls(unittest.TestCase):
     """An HTTP/2 upstream over mTLS (protocol: http2 with tls:): the gateway
     offers h2 by ALPN, presents its client certificate, and gRPC answers."""
