@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/header_field.hpp"
+
 namespace cohort::http {
 
 class chunked_decoder {
@@ -53,5 +55,31 @@ void append_chunk(std::string& out, std::string_view data);
 void append_chunk_header(std::string& out, std::size_t n);
 // Appends the last chunk, the raw trailers (as from trailers()) and the final CRLF.
 void append_last_chunk(std::string& out, std::string_view raw_trailers);
+
+// Calls fn(name, value) for each field of a raw trailer block, as trailers()
+// holds it and upstream exchanges hand it on ("name: value\r\n..."): lines end
+// with CRLF or LF, OWS around name and value is dropped, lines without a name
+// are skipped.
+template <class Fn>
+void for_each_trailer(std::string_view lines, Fn&& fn) {
+  while (!lines.empty()) {
+    const std::size_t eol = lines.find('\n');
+    std::string_view line = lines.substr(0, eol);
+    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 1);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      continue;
+    }
+    const std::string_view name = trim_ows(line.substr(0, colon));
+    if (!name.empty()) {
+      // trim_ows leaves a CR; the value's end is trimmed of it explicitly.
+      std::string_view value = line.substr(colon + 1);
+      if (!value.empty() && value.back() == '\r') {
+        value.remove_suffix(1);
+      }
+      fn(name, trim_ows(value));
+    }
+  }
+}
 
 }  // namespace cohort::http

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "http/chunked.hpp"
+
 namespace cohort::http {
 
 bool is_grpc(std::string_view content_type) {
@@ -42,21 +44,15 @@ std::optional<std::uint32_t> grpc_status_in_head(const response_head& head) {
 }
 
 std::optional<std::uint32_t> grpc_status_in_trailers(std::string_view field_lines) {
-  constexpr std::string_view name = "grpc-status";
-  while (!field_lines.empty()) {
-    const std::size_t eol = field_lines.find('\n');
-    std::string_view line = field_lines.substr(0, eol);
-    field_lines.remove_prefix(eol == std::string_view::npos ? field_lines.size() : eol + 1);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
+  std::optional<std::uint32_t> status;
+  bool seen = false;
+  for_each_trailer(field_lines, [&](std::string_view name, std::string_view value) {
+    if (!seen && iequals(name, "grpc-status")) {
+      seen = true;
+      status = parse_grpc_status(value);
     }
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !iequals(trim_ows(line.substr(0, colon)), name)) {
-      continue;
-    }
-    return parse_grpc_status(line.substr(colon + 1));
-  }
-  return std::nullopt;
+  });
+  return status;
 }
 
 std::uint32_t grpc_final_status(const response_head& head, std::string_view trailer_lines) {

@@ -146,29 +146,11 @@ bool connection_specific(const std::vector<http::header>& fields, std::string_vi
 
 // HTTP/1 trailer field lines ("name: value\r\n"...) as HTTP/2 trailer fields.
 void add_trailer_lines(nv_list& out, std::string_view lines) {
-  while (!lines.empty()) {
-    const auto eol = lines.find('\n');
-    std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 1);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      continue;
-    }
-    const std::string_view name = line.substr(0, colon);
-    std::string_view value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
-      value.remove_prefix(1);
-    }
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
-      value.remove_suffix(1);
-    }
+  http::for_each_trailer(lines, [&](std::string_view name, std::string_view value) {
     if (!is_hop_by_hop(name)) {
       out.add(name, value);
     }
-  }
+  });
 }
 
 // One request stream. nghttp2 callbacks fill the request side, the stream's

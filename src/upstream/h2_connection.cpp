@@ -7,7 +7,7 @@
 
 #include <boost/asio/this_coro.hpp>
 
-#include "http/message.hpp"
+#include "http/chunked.hpp"
 
 namespace cohort::upstream {
 
@@ -32,23 +32,13 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) {
 
 // "name: value\r\n..." -> lower-case name, value, name, value, ...
 void split_field_lines(std::string_view lines, std::vector<std::string>& out) {
-  while (!lines.empty()) {
-    const std::size_t eol = lines.find('\n');
-    std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 1);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) {
-      continue;
-    }
-    std::string name(cohort::http::trim_ows(line.substr(0, colon)));
-    std::transform(name.begin(), name.end(), name.begin(),
+  http::for_each_trailer(lines, [&](std::string_view name, std::string_view value) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; });
-    out.push_back(std::move(name));
-    out.emplace_back(cohort::http::trim_ows(line.substr(colon + 1)));
-  }
+    out.push_back(std::move(lower));
+    out.emplace_back(value);
+  });
 }
 
 }  // namespace

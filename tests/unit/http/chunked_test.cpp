@@ -272,5 +272,15 @@ TEST(ChunkedEncoder, RoundTrip) {
   }
 }
 
+TEST(for_each_trailer, splits_trims_and_skips_lines_without_a_name) {
+  std::vector<std::pair<std::string, std::string>> seen;
+  for_each_trailer(
+      "grpc-status: 0\r\nX-Sum:\tab c \r\n: nameless\r\nno colon\nlast:1",
+      [&](std::string_view name, std::string_view value) { seen.emplace_back(name, value); });
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"grpc-status", "0"}, {"X-Sum", "ab c"}, {"last", "1"}};
+  EXPECT_EQ(seen, expected);
+}
+
 }  // namespace
 }  // namespace cohort::http
