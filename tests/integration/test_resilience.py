@@ -7,7 +7,6 @@ subset. Users are sent with X-User-Id; which ids the rollout puts on the
 canary is read back from the decision header, not assumed.
 """
 
-import json
 import threading
 import time
 import unittest
@@ -15,91 +14,8 @@ import urllib.request
 
 from cohort_harness import Gateway, http_get, run_wrk, start_backend
 from gateway_fixtures import SilentUpstream
-
-DECISION_HEADER = "x-cohort-decision"
-ROLLOUT = "profile"
-
-
-def make_config(canary_address, stable_address, *, workers=1, per_try=None, outlier=None,
-                retries=None, failover=None):
-    service = {
-        "name": "profile-api",
-        "subsets": {"stable": {"endpoints": [stable_address]},
-                    "canary": {"endpoints": [canary_address]}},
-        "connect_timeout": "500ms",
-        "request_timeout": "3s",
-    }
-    if per_try:
-        service["per_try_timeout"] = per_try
-    if outlier is not None:
-        service["outlier_detection"] = outlier
-    if retries is not None:
-        service["retries"] = retries
-    if failover is not None:
-        service["failover"] = failover
-    return {
-        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-                    "workers": workers, "decision_header": DECISION_HEADER},
-        "services": [service],
-        "routes": [{"name": "profile", "match": {"path_prefix": "/profile"},
-                    "service": "profile-api"}],
-        "rollouts": [{"name": ROLLOUT, "service": "profile-api", "stable": "stable",
-                      "canary": "canary", "weight": "50%",
-                      "session": {"key": [{"header": "X-User-Id"}]}}],
-    }
-
-
-def get(gw, user, timeout=5.0):
-    status, headers, body = http_get(gw.port(), "/profile", headers={"X-User-Id": user},
-                                     timeout=timeout)
-    return status, headers.get(DECISION_HEADER, ""), headers.get("X-Backend-Version"), body
-
-
-def canary_users(gw, n):
-    """The first n ids u0, u1, ... that the rollout assigns to the canary
-    (bucket below the weight: "bucket:B<W"), read from the decision header."""
-    found = []
-    for i in range(400):
-        user = f"u{i}"
-        _, reason, _, _ = get(gw, user)
-        if reason.startswith("bucket:") and "<" in reason.split(",")[0]:
-            found.append(user)
-            if len(found) == n:
-                return found
-    raise AssertionError(f"fewer than {n} canary users among 400 ids")
-
-
-def canary_arm_errors(gw):
-    """Errors the controller's windows saw on the canary arm, summed over the
-    per-second stats history of the admin API."""
-    with urllib.request.urlopen(gw.admin_url("/api/v1/stats"), timeout=5) as resp:
-        doc = json.load(resp)
-    total = 0
-    for sample in doc["samples"]:
-        for rollout in sample.get("rollouts", []):
-            arm = rollout.get("arms", {}).get("canary")
-            if arm:
-                total += arm.get("errors", 0)
-    return total
-
-
-def wait_for(predicate, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
-WRK_RANDOM_USERS = """
-math.randomseed(7)
-request = function()
-  return wrk.format("GET", "/profile", {["X-User-Id"] = "w" .. math.random(1, 1000000)})
-end
-"""
-
+from resilience_fixtures import (DECISION_HEADER, canary_arm_errors, canary_users, get,
+                                 make_config, wait_for, wrk_random_users)
 
 class KilledCanary(unittest.TestCase):
     def test_kill9_under_load_loses_no_idempotent_get(self):
@@ -110,7 +26,7 @@ class KilledCanary(unittest.TestCase):
         # The budget covers the canary's share of requests in flight at the
         # moment of the kill (half of them): every one of those is replayed.
         config = make_config(canary.address, stable.address, workers=2,
-                             outlier={"consecutive_errors": 3, "base_ejection": "30s"},
+                             outlier_detection={"consecutive_errors": 3, "base_ejection": "30s"},
                              retries={"budget": "60%"})
         with Gateway(config) as gw:
             users = canary_users(gw, 2)
@@ -120,7 +36,7 @@ class KilledCanary(unittest.TestCase):
             killer = threading.Timer(1.0, canary.kill9)
             killer.start()
             result = run_wrk(gw.url("/profile"), duration_s=3, connections=16, threads=2,
-                             lua_script=WRK_RANDOM_USERS, timeout=30)
+                             lua_script=wrk_random_users(7), timeout=30)
             killer.join(5)
             self.assertIsNotNone(canary.poll(), "the canary was not killed")
             self.assertGreater(result["requests"], 500, result["raw"])
@@ -147,7 +63,7 @@ class HangingCanary(unittest.TestCase):
         silent = SilentUpstream()
         self.addCleanup(silent.close)
         # Outlier detection off: every canary request meets the hanging canary.
-        config = make_config(silent.address, stable.address, per_try="300ms")
+        config = make_config(silent.address, stable.address, per_try_timeout="300ms")
         with Gateway(config) as gw:
             # Ids are probed with the canary hanging: each probe of a canary id
             # is itself a retried request.
@@ -167,7 +83,7 @@ class HangingCanary(unittest.TestCase):
         self.addCleanup(stable.stop)
         silent = SilentUpstream()
         self.addCleanup(silent.close)
-        config = make_config(silent.address, stable.address, per_try="300ms",
+        config = make_config(silent.address, stable.address, per_try_timeout="300ms",
                              retries={"to_stable": False})
         with Gateway(config) as gw:
             users = canary_users(gw, 1)
@@ -189,7 +105,7 @@ class FailingCanary(unittest.TestCase):
         self.addCleanup(canary.stop)
         # One worker: its outlier view is the only one, so the count is exact.
         config = make_config(canary.address, stable.address,
-                             outlier={"consecutive_errors": 3, "base_ejection": "1s"})
+                             outlier_detection={"consecutive_errors": 3, "base_ejection": "1s"})
         with Gateway(config) as gw:
             users = canary_users(gw, 1)  # its probe was the first 500
             statuses = []
@@ -212,7 +128,7 @@ class FailingCanary(unittest.TestCase):
         self.addCleanup(canary.stop)
         config = make_config(canary.address, stable.address, failover="none",
                              retries={"to_stable": False},
-                             outlier={"consecutive_errors": 2, "base_ejection": "10s"})
+                             outlier_detection={"consecutive_errors": 2, "base_ejection": "10s"})
         with Gateway(config) as gw:
             users = canary_users(gw, 1)
             status, _, label, _ = get(gw, users[0])

@@ -9,7 +9,6 @@ header, /metrics, `ss`) rather than assumed.
 """
 
 import asyncio
-import json
 import re
 import resource
 import subprocess
@@ -20,92 +19,8 @@ import urllib.request
 
 from cohort_harness import Gateway, http_get, run_wrk, start_backend
 from gateway_fixtures import SilentUpstream
-
-DECISION_HEADER = "x-cohort-decision"
-ROLLOUT = "profile"
-
-
-def make_config(canary_address, stable_address, *, workers=1, **service_extra):
-    service = {
-        "name": "profile-api",
-        "subsets": {"stable": {"endpoints": [stable_address]},
-                    "canary": {"endpoints": [canary_address]}},
-        "connect_timeout": "500ms",
-        "request_timeout": "3s",
-    }
-    service.update(service_extra)
-    return {
-        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-                    "workers": workers, "decision_header": DECISION_HEADER},
-        "services": [service],
-        "routes": [{"name": "profile", "match": {"path_prefix": "/"},
-                    "service": "profile-api"}],
-        "rollouts": [{"name": ROLLOUT, "service": "profile-api", "stable": "stable",
-                      "canary": "canary", "weight": "50%",
-                      "session": {"key": [{"header": "X-User-Id"}]}}],
-    }
-
-
-def get(gw, user, path="/profile", timeout=5.0):
-    status, headers, body = http_get(gw.port(), path, headers={"X-User-Id": user},
-                                     timeout=timeout)
-    return status, headers.get(DECISION_HEADER, ""), headers.get("X-Backend-Version"), body
-
-
-def canary_users(gw, n):
-    found = []
-    for i in range(400):
-        user = f"u{i}"
-        _, reason, _, _ = get(gw, user)
-        if reason.startswith("bucket:") and "<" in reason.split(",")[0]:
-            found.append(user)
-            if len(found) == n:
-                return found
-    raise AssertionError(f"fewer than {n} canary users among 400 ids")
-
-
-def stable_user(gw):
-    for i in range(400):
-        user = f"s{i}"
-        _, reason, _, _ = get(gw, user)
-        if reason.startswith("bucket:") and ">=" in reason:
-            return user
-    raise AssertionError("no stable user among 400 ids")
-
-
-def metrics_text(gw):
-    with urllib.request.urlopen(gw.admin_url("/metrics"), timeout=5) as resp:
-        return resp.read().decode()
-
-
-def metric(gw, name, **labels):
-    """The value of one series (labels must match exactly the given ones,
-    others ignored); None when absent."""
-    for line in metrics_text(gw).splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def wait_for(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
-WRK_RANDOM_USERS = """
-math.randomseed(11)
-request = function()
-  return wrk.format("GET", "/profile", {["X-User-Id"] = "w" .. math.random(1, 1000000)})
-end
-"""
-
+from resilience_fixtures import (DECISION_HEADER, ROLLOUT, canary_users, get, make_config,
+                                 metric, stable_user, wait_for, wrk_random_users)
 
 class HealthChecks(unittest.TestCase):
     INTERVAL = 0.3
@@ -145,7 +60,7 @@ class HealthChecks(unittest.TestCase):
             killer = threading.Timer(1.0, kill)
             killer.start()
             result = run_wrk(gw.url("/profile"), duration_s=3, connections=16, threads=2,
-                             lua_script=WRK_RANDOM_USERS, timeout=30)
+                             lua_script=wrk_random_users(11), timeout=30)
             killer.join(15)
             self.assertTrue(killed_at, "the canary was not killed")
             self.assertGreater(result["requests"], 500, result["raw"])
