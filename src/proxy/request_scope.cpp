@@ -64,7 +64,18 @@ void request_scope::begin(worker_context& worker, const published_state& pub,
     method.assign(req.method);
     path.assign(req.path);
   }
-  const auto* content_type = req.find("content-type");
+  // One pass over the fields for the two every request needs (by length
+  // first: most names are rejected without comparing a byte).
+  const http::header* content_type = nullptr;
+  const http::header* incoming = nullptr;
+  for (const auto& h : req.headers) {
+    if (h.name.size() == 11 && incoming == nullptr && http::iequals(h.name, "traceparent")) {
+      incoming = &h;
+    } else if (h.name.size() == 12 && content_type == nullptr &&
+               http::iequals(h.name, "content-type")) {
+      content_type = &h;
+    }
+  }
   grpc = content_type != nullptr && http::is_grpc(content_type->value);
   grpc_timeout.reset();
   if (grpc) {
@@ -72,7 +83,6 @@ void request_scope::begin(worker_context& worker, const published_state& pub,
       grpc_timeout = http::parse_grpc_timeout(timeout->value);
     }
   }
-  const auto* incoming = req.find("traceparent");
   trace.start(incoming ? incoming->value : std::string_view{}, worker.random(), worker.random(),
               worker.random());
   const routing::request_view view{req.method, req.path,    req.query,
