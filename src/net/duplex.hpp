@@ -53,9 +53,10 @@ class duplex {
     return tls_->async_handshake(side, use_nothrow);
   }
 
-  // Waiting for readability without a buffer only works when no layer above
-  // the socket may already hold received bytes: a plain socket.
-  bool can_wait_idle() const { return !tls_; }
+  // Readiness of the socket itself: meaningful only while no layer above it
+  // (TLS) may already hold received bytes, e.g. before a handshake. Each wait
+  // re-arms the descriptor in epoll (a system call), so it is not for the
+  // request path.
   awaitable<std::tuple<error_code>> wait_readable() {
     return plain_.async_wait(tcp::socket::wait_read, use_nothrow);
   }

@@ -2,9 +2,11 @@
 // A growable contiguous byte buffer with a read and a write position: the
 // connection's input. Parsers see readable() as one string_view.
 //
-// Storage is taken lazily and can be given back while the connection is idle,
-// so an idle keep-alive connection holds no buffer at all. Standard-size blocks
-// come from (and go back to) a per-worker block_pool.
+// Storage is taken lazily and can be given back while the connection is idle.
+// A read whose size is unknown (the next request on an idle keep-alive
+// connection) can start in a small block, promoted to a standard block only
+// when the bytes need it. Standard-size blocks come from (and go back to) a
+// per-worker block_pool.
 
 #include <cstddef>
 #include <cstring>
@@ -57,9 +59,23 @@ class flat_buffer {
     }
   }
 
+  // Space for whatever fits in a block of `small` bytes when the buffer holds
+  // no storage yet; otherwise the same as prepare(small, small).
+  char* prepare_small(std::size_t small) {
+    if (!data_) {
+      data_.reset(new char[small]);
+      cap_ = small;
+      return data_.get();
+    }
+    return prepare(small, small);
+  }
+
   // Space for at least n more bytes (up to max_capacity; less if the cap is hit).
   // May move unread bytes, which invalidates views into readable().
   char* prepare(std::size_t n, std::size_t max_capacity) {
+    if (cap_ < block_pool::block_size && cap_ - end_ < n && size() + n <= block_pool::block_size) {
+      promote();
+    }
     if (!data_) {
       if (pool_ != nullptr) {
         data_ = pool_->take();
@@ -104,6 +120,20 @@ class flat_buffer {
   }
 
  private:
+  // Moves what a small block holds into a standard one.
+  void promote() {
+    std::unique_ptr<char[]> block = pool_ != nullptr
+                                        ? pool_->take()
+                                        : std::unique_ptr<char[]>(new char[block_pool::block_size]);
+    if (data_) {
+      std::memcpy(block.get(), data_.get() + begin_, end_ - begin_);
+    }
+    end_ -= begin_;
+    begin_ = 0;
+    data_ = std::move(block);
+    cap_ = block_pool::block_size;
+  }
+
   void give_back() {
     if (pool_ != nullptr && cap_ == block_pool::block_size) {
       pool_->give(std::move(data_));

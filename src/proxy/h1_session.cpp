@@ -29,6 +29,10 @@ using net::use_nothrow;
 namespace {
 
 constexpr std::size_t read_chunk = 16384;
+// The first read of a request on an idle connection, and the least room
+// asked for each further read of a head that did not fit.
+constexpr std::size_t first_read = 1024;
+constexpr std::size_t head_chunk = 4096;
 constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view crlf = "\r\n";
 
@@ -128,17 +132,15 @@ class h1_session final : public drainable {
         if (worker_.draining()) {
           co_return head_outcome::closed;
         }
-        // Idle between requests: hold no buffer while waiting for the next one.
+        // Between requests: the next head is read into a small block (most
+        // heads fit), so an idle connection holds little and a busy one
+        // needs one receive per request, no readiness wait before it.
         exchange_storage_.in.release();
-        if (client_.can_wait_idle()) {
-          in_.release();
-          const auto [wec] = co_await client_.wait_readable();
-          if (wec) {
-            co_return head_outcome::closed;
-          }
-        }
+        in_.release();
       }
-      char* p = in_.prepare(read_chunk, lim.max_header_bytes + read_chunk);
+      // A head that outgrew the first read moves to a standard block.
+      char* p = in_.capacity() == 0 ? in_.prepare_small(first_read)
+                                    : in_.prepare(head_chunk, lim.max_header_bytes + read_chunk);
       if (in_.writable() == 0) {
         pr.error = http::parse_error::head_too_large;
         co_return head_outcome::parse_error;
