@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,5 +26,9 @@ using awaitable = asio::awaitable<T>;
 
 // Network operations report failures as values (STYLE: errors are values on the data plane).
 inline constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+// The same results from an operation that co_await runs inside the awaiting
+// coroutine's frame: use_awaitable gives every operation a coroutine frame of
+// its own (allocated, resumed and freed per read or write).
+inline constexpr auto nothrow_deferred = asio::as_tuple(asio::deferred);
 
 }  // namespace cohort::net

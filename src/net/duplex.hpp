@@ -1,8 +1,7 @@
 #pragma once
 // A connection's byte stream: a plain TCP socket, or TLS over one. Sessions
 // and upstream connections hold this instead of a socket so that one code
-// path serves both; each operation picks the layer with one branch and
-// returns Asio's own awaitable (no extra coroutine frame per read or write).
+// path serves both; each operation picks the layer with one branch.
 
 #include <memory>
 #include <tuple>
@@ -32,21 +31,34 @@ class duplex {
   bool secure() const { return tls_ != nullptr; }
   ssl::stream<tcp::socket>* tls() { return tls_.get(); }
 
+  // Reads and writes are deferred operations: co_await runs them in the
+  // awaiting coroutine's frame, with one branch on the layer at initiation.
+  // Both complete with std::tuple<error_code, std::size_t>.
   template <class MutableBuffers>
-  awaitable<std::tuple<error_code, std::size_t>> read_some(const MutableBuffers& buffers) {
-    if (tls_) {
-      return tls_->async_read_some(buffers, use_nothrow);
-    }
-    return plain_.async_read_some(buffers, use_nothrow);
+  auto read_some(const MutableBuffers& buffers) {
+    return asio::async_initiate<decltype(nothrow_deferred), void(error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& b) {
+          if (tls_) {
+            tls_->async_read_some(b, std::move(handler));
+          } else {
+            plain_.async_read_some(b, std::move(handler));
+          }
+        },
+        nothrow_deferred, buffers);
   }
 
   // Writes all of buffers.
   template <class ConstBuffers>
-  awaitable<std::tuple<error_code, std::size_t>> write(const ConstBuffers& buffers) {
-    if (tls_) {
-      return asio::async_write(*tls_, buffers, use_nothrow);
-    }
-    return asio::async_write(plain_, buffers, use_nothrow);
+  auto write(const ConstBuffers& buffers) {
+    return asio::async_initiate<decltype(nothrow_deferred), void(error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& b) {
+          if (tls_) {
+            asio::async_write(*tls_, b, std::move(handler));
+          } else {
+            asio::async_write(plain_, b, std::move(handler));
+          }
+        },
+        nothrow_deferred, buffers);
   }
 
   awaitable<std::tuple<error_code>> handshake(ssl::stream_base::handshake_type side) {
