@@ -154,10 +154,10 @@ class runner {
 connection::connection(runner& r) : r_(r), socket_(r.ctx()), wake_(r.ctx()), dog_(r.ctx()) {}
 
 awaitable<void> connection::run() {
-  co_await (serve() && dog_.run([this] {
+  co_await dog_.watch(serve(), [this] {
     error_code ec;
     socket_.close(ec);  // aborts whatever the exchange is waiting for
-  }));
+  });
 }
 
 awaitable<void> connection::serve() {

@@ -29,12 +29,23 @@ class watchdog {
 
   explicit watchdog(asio::io_context& ctx) : timer_(ctx) {}
 
+  // From now on (until stop()), on_expiry runs each time a deadline passes; it
+  // cancels the connection's pending operations. A plain timer handler, not a
+  // coroutine beside the session: a coroutine would need a parallel group,
+  // which attaches a cancellation slot to every operation of the session.
+  void start(std::function<void()> on_expiry) {
+    on_expiry_ = std::move(on_expiry);
+    stopped_ = false;
+    if (deadline_ < wake_) {
+      schedule();
+    }
+  }
+
   void arm(duration d, deadline_kind kind) {
     deadline_ = clock::now() + d;
     kind_ = kind;
-    if (deadline_ < wake_) {
-      // The timer sleeps past the new deadline: wake it to re-arm.
-      timer_.cancel();
+    if (deadline_ < wake_ && !stopped_ && on_expiry_) {
+      schedule();  // the timer sleeps past the new deadline
     }
   }
   void disarm() {
@@ -44,17 +55,27 @@ class watchdog {
   deadline_kind expired() const { return expired_; }
   void reset_expired() { expired_ = deadline_kind::none; }
 
-  // Runs until stop(). on_expiry cancels the connection's pending operations.
-  awaitable<void> run(std::function<void()> on_expiry);
   void stop() {
     stopped_ = true;
     timer_.cancel();
   }
+  // Completes once no timer handler is outstanding, after stop(): the owner
+  // must not be destroyed before (a handler refers to this object).
+  awaitable<void> settle();
+
+  // Runs task watched: start(on_expiry), the task, then stop() and settle(),
+  // also when the task throws (the exception is rethrown after).
+  awaitable<void> watch(awaitable<void> task, std::function<void()> on_expiry);
 
  private:
+  void schedule();
+  void on_timer(const error_code& ec);
+
   asio::steady_timer timer_;
+  std::function<void()> on_expiry_;
   clock::time_point deadline_ = clock::time_point::max();
   clock::time_point wake_ = clock::time_point::max();
+  unsigned waits_ = 0;  // timer waits whose handler has not run yet
   deadline_kind kind_ = deadline_kind::none;
   deadline_kind expired_ = deadline_kind::none;
   bool stopped_ = false;

@@ -1,7 +1,6 @@
 #include "proxy/h1_session.hpp"
 
 #include <array>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <optional>
 
 #include "common/monotonic.hpp"
@@ -60,8 +59,7 @@ class h1_session final : public drainable {
   }
 
   awaitable<void> run() {
-    using namespace asio::experimental::awaitable_operators;
-    co_await (serve() && dog_.run([this] { cancel_all(); }));
+    co_await dog_.watch(serve(), [this] { cancel_all(); });
   }
 
   void on_drain() override {

@@ -369,7 +369,7 @@ class h2_connection final : public drainable {
     if (worker_.draining()) {
       begin_goaway();
     }
-    co_await (reader(std::move(preface)) && writer() && dog_.run([this] { on_expiry(); }));
+    co_await dog_.watch(reader(std::move(preface)) && writer(), [this] { on_expiry(); });
   }
 
   void on_drain() override { begin_goaway(); }
@@ -716,12 +716,11 @@ class h2_connection final : public drainable {
   }
 
   awaitable<void> stream_task(std::shared_ptr<h2_stream> s) {
-    using namespace asio::experimental::awaitable_operators;
     h2_stream& st = *s;
-    co_await (serve_stream(st) && st.dog.run([this, &st] {
+    co_await st.dog.watch(serve_stream(st), [this, &st] {
       cancel_upstream(st);
       st.wake.notify();
-    }));
+    });
     --stream_tasks_;
     write_wake_.notify();
   }
