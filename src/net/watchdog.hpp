@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "common/monotonic.hpp"
 #include "common/units.hpp"
 #include "net/asio.hpp"
 
@@ -42,7 +43,7 @@ class watchdog {
   }
 
   void arm(duration d, deadline_kind kind) {
-    deadline_ = clock::now() + d;
+    deadline_ = coarse_now() + d;  // a tick early at most; arm() runs several times per request
     kind_ = kind;
     if (deadline_ < wake_ && !stopped_ && on_expiry_) {
       schedule();  // the timer sleeps past the new deadline

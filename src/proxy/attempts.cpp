@@ -1,5 +1,7 @@
 #include "proxy/attempts.hpp"
 
+#include "common/monotonic.hpp"
+
 #include <cstdio>
 
 #include "proxy/request_scope.hpp"
@@ -103,8 +105,7 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     auto sent = send_outcome::ok;
     auto err = co_await ex->open(snap, service_index, d.subset, failed);
     if (err == exchange_error::none) {
-      const auto spent =
-          std::chrono::duration_cast<duration>(std::chrono::steady_clock::now() - plan.start);
+      const auto spent = std::chrono::duration_cast<duration>(coarse_now() - plan.start);
       const auto left = std::max(duration{1}, budget - spent);
       ex->set_try_timeout(std::min(service.per_try_timeout.value_or(left), left));
       sent = co_await sender.send(*ex);

@@ -1,5 +1,7 @@
 #include "proxy/upstream_exchange.hpp"
 
+#include "common/monotonic.hpp"
+
 #include <boost/asio/ssl/error.hpp>
 
 #include <array>
@@ -158,8 +160,7 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
       co_return exchange_error::rate_limited;
     }
   }
-  endpoint_ =
-      worker_.pool().pick(service, subset, service_->lb, std::chrono::steady_clock::now(), avoid);
+  endpoint_ = worker_.pool().pick(service, subset, service_->lb, coarse_now(), avoid);
   if (endpoint_ == nullptr) {
     co_return exchange_error::no_endpoint;
   }
