@@ -38,10 +38,10 @@ TEST(Watchdog, AnEarlierDeadlineWakesTheTimerEarlier) {
   io.run_for(2s);
   ASSERT_NE(fired_at, clock_type::time_point{});
   EXPECT_LT(fired_at - t0, 1s);
-  // Deadlines come from the coarse clock: up to one tick early.
+  // Deadlines come from the coarse clock: a tick or so early (two allowed).
   timespec tick{};
   ::clock_getres(CLOCK_MONOTONIC_COARSE, &tick);
-  EXPECT_GE(fired_at - t0, 30ms - std::chrono::nanoseconds(tick.tv_nsec));
+  EXPECT_GE(fired_at - t0, 30ms - 2 * std::chrono::nanoseconds(tick.tv_nsec));
   EXPECT_EQ(dog.expired(), deadline_kind::upstream_response);
 }
 
