@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config clang-format
   libboost1.81-dev libyaml-cpp-dev nlohmann-json3-dev libxxhash-dev libre2-dev
-  libsqlite3-dev libssl-dev libnghttp2-dev
+  libsqlite3-dev libssl-dev libnghttp2-dev libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # integration tests and demo: real peers on loopback
   curl wrk nghttp2-client nghttp2-server procps iproute2 python3 openssl

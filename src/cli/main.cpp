@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/admin_client.hpp"
+#include "cli/allocator.hpp"
 #include "cli/version.hpp"
 #include "common/log.hpp"
 #include "config/loader.hpp"
@@ -88,6 +89,7 @@ int cmd_serve(const std::vector<std::string>& args) {
   if (!gateway) {
     return exit_refused;
   }
+  cohort::log::info("memory allocator", {{"allocator", cohort::cli::allocator_name()}});
   return gateway->run();
 }
 
