@@ -3,6 +3,7 @@
 // and upstream connections hold this instead of a socket so that one code
 // path serves both; each operation picks the layer with one branch.
 
+#include <iterator>
 #include <memory>
 #include <tuple>
 
@@ -47,15 +48,19 @@ class duplex {
         nothrow_deferred, buffers);
   }
 
-  // Writes all of buffers.
+  // Writes all of buffers. A sequence of one buffer is written as that buffer:
+  // Asio sends a single buffer with send(2) but any sequence with sendmsg(2),
+  // whose extra header and iovec copies the kernel charges on every write.
   template <class ConstBuffers>
   auto write(const ConstBuffers& buffers) {
     return asio::async_initiate<decltype(nothrow_deferred), void(error_code, std::size_t)>(
         [this](auto handler, const ConstBuffers& b) {
-          if (tls_) {
-            asio::async_write(*tls_, b, std::move(handler));
+          const auto first = asio::buffer_sequence_begin(b);
+          if (first != asio::buffer_sequence_end(b) &&
+              std::next(first) == asio::buffer_sequence_end(b)) {
+            write_all(asio::const_buffer(*first), std::move(handler));
           } else {
-            asio::async_write(plain_, b, std::move(handler));
+            write_all(b, std::move(handler));
           }
         },
         nothrow_deferred, buffers);
@@ -90,6 +95,15 @@ class duplex {
   }
 
  private:
+  template <class ConstBuffers, class Handler>
+  void write_all(const ConstBuffers& buffers, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(plain_, buffers, std::forward<Handler>(handler));
+    }
+  }
+
   tcp::socket plain_;  // unused (never opened) when tls_ is set
   std::unique_ptr<ssl::stream<tcp::socket>> tls_;
 };

@@ -32,6 +32,10 @@ constexpr std::size_t read_chunk = 16384;
 // asked for each further read of a head that did not fit.
 constexpr std::size_t first_read = 1024;
 constexpr std::size_t head_chunk = 4096;
+// A response body up to this size is copied behind its head and written with it.
+constexpr std::size_t coalesce_limit = 1024;
+// An idle connection keeps its head buffer only up to this capacity.
+constexpr std::size_t idle_out_capacity = 4096;
 constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view crlf = "\r\n";
 
@@ -135,6 +139,9 @@ class h1_session final : public drainable {
         // needs one receive per request, no readiness wait before it.
         exchange_storage_.in.release();
         in_.release();
+        if (out_.capacity() > idle_out_capacity) {
+          std::string().swap(out_);
+        }
       }
       // A head that outgrew the first read moves to a standard block.
       char* p = in_.capacity() == 0 ? in_.prepare_small(first_read)
@@ -524,6 +531,11 @@ class h1_session final : public drainable {
       }
       if (piece.failed) {
         co_return false;  // mid-body failure: closing is the only honest signal left
+      }
+      if (head_pending && !chunked_out && piece.data.size() <= coalesce_limit) {
+        // A small answer goes out as one buffer (send, not sendmsg).
+        out_.append(piece.data);
+        piece.data = {};
       }
       std::array<asio::const_buffer, 5> bufs;
       std::size_t count = 0;

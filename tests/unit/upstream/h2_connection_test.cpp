@@ -199,6 +199,9 @@ T run(asio::io_context& io, net::awaitable<T> task) {
 
 class H2Connection : public ::testing::Test {
  protected:
+  // Declared before io: connections still open when io goes (and destroys
+  // their coroutines) tell the breaker they closed.
+  circuit_breaker breaker;
   asio::io_context io;
   pool p{io};
 };
@@ -466,7 +469,6 @@ TEST_F(H2Connection, BreakerBoundsConnections) {
   ASSERT_TRUE(server.running());
   server.put("a", "A");
   auto ep = local_endpoint(server.port());
-  circuit_breaker breaker;
   breaker.set_limits({1, unlimited, unlimited});
   ASSERT_EQ(run(io, exchange(p, ep, {}, "GET", "/a")).status, 200u);  // learns the limit of 1
   // ep's only connection (counted by no breaker) is full while `held` lives.
