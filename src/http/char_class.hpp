@@ -83,6 +83,27 @@ inline std::uint64_t load(const char* p) {
   std::memcpy(&x, p, sizeof x);
   return x;
 }
+// x with its ASCII capitals made small; every other byte (bytes >= 0x80
+// included) as it was.
+inline constexpr std::uint64_t lower(std::uint64_t x) {
+  const std::uint64_t low7 = x & ~highs;
+  const std::uint64_t from_a = low7 + ones * (0x80 - 'A');      // high bit: byte >= 'A'
+  const std::uint64_t past_z = low7 + ones * (0x80 - 'Z' - 1);  // high bit: byte > 'Z'
+  const std::uint64_t capital = (from_a ^ past_z) & ~x & highs;
+  return x | (capital >> 2);  // 0x80 >> 2 == 0x20
+}
+// Copies n bytes from src to dst, ASCII capitals made small, eight at a time.
+inline void lower_copy(char* dst, const char* src, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const std::uint64_t x = lower(load(src + i));
+    std::memcpy(dst + i, &x, sizeof x);
+  }
+  for (; i < n; ++i) {
+    const char c = src[i];
+    dst[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c;
+  }
+}
 }  // namespace swar
 
 // First byte at or after p that is not field-content (a CTL other than HTAB, or DEL).

@@ -46,7 +46,9 @@ awaitable<void> watchdog::watch(awaitable<void> task, std::function<void()> on_e
     failure = std::current_exception();
   }
   stop();
-  co_await settle();
+  if (waits_ > 0) {  // settle() is a frame of its own: only when there is something to wait for
+    co_await settle();
+  }
   if (failure) {
     std::rethrow_exception(failure);
   }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "http/char_class.hpp"
 #include "net/watchdog.hpp"
 #include "proxy/attempts.hpp"
 #include "proxy/forward_head.hpp"
@@ -79,11 +80,11 @@ class nv_list {
   bool empty() const { return pos_.empty(); }
   void add(std::string_view name, std::string_view value) {
     const auto name_at = arena_.size();
-    for (const char c : name) {
-      arena_.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c);
-    }
-    const auto value_at = arena_.size();
-    arena_.append(value);
+    const auto value_at = name_at + name.size();
+    arena_.resize(value_at + value.size());
+    char* out = arena_.data() + name_at;
+    http::detail::swar::lower_copy(out, name.data(), name.size());
+    std::memcpy(out + name.size(), value.data(), value.size());
     pos_.push_back({name_at, name.size(), value_at, value.size()});
   }
   void add(std::string_view name, std::uint64_t number) {
@@ -157,7 +158,16 @@ void add_trailer_lines(nv_list& out, std::string_view lines) {
 // coroutine forwards it and fills the response side, which nghttp2 drains.
 struct h2_stream {
   h2_stream(asio::io_context& io, std::int32_t stream_id)
-      : id(stream_id), wake(io), body_wake(io), dog(io) {}
+      : id(stream_id), wake(io), body_wake(io), dog(io) {
+    // Sized once for a typical request rather than grown field by field.
+    head_bytes.reserve(typical_head_bytes);
+    fields.reserve(typical_fields);
+    req.headers.reserve(typical_fields);
+    storage.request_head.reserve(typical_head_bytes);
+    storage.head.headers.reserve(typical_fields);
+  }
+  static constexpr std::size_t typical_head_bytes = 512;
+  static constexpr std::size_t typical_fields = 16;
 
   struct text_pos {
     std::uint32_t at = 0;
@@ -811,7 +821,8 @@ class h2_connection final : public drainable {
       co_return;
     }
     const auto& gateway = s.pub->snapshot->source().gateway;
-    nv_list nv;
+    nv_list& nv = head_fields_;
+    nv.clear();
     nv.add(":status", status);
     nv.add("server", "cohort");
     nv.add("content-type", "text/plain; charset=utf-8");
@@ -1014,7 +1025,9 @@ class h2_connection final : public drainable {
     const auto& gateway = snap.source().gateway;
     const bool head_request = s.req.method == "HEAD";
     const bool no_body = head_request || rh.framing == http::body_framing::none;
-    nv_list nv;
+    // nghttp2 copies the fields on submit: one list serves every stream.
+    nv_list& nv = head_fields_;
+    nv.clear();
     nv.add(":status", rh.status);
     for (const auto& h : rh.headers) {
       if (!connection_specific(rh.headers, h.name)) {
@@ -1095,6 +1108,7 @@ class h2_connection final : public drainable {
   wakeup write_wake_;
   std::unique_ptr<char[]> rbuf_;
   std::string wbuf_;
+  nv_list head_fields_;  // a response head being submitted (nghttp2 copies it)
   nghttp2_session* session_ = nullptr;
   config::http2_config http2_;
   duration idle_timeout_{60000};

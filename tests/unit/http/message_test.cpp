@@ -1,5 +1,7 @@
 #include "http/message.hpp"
 
+#include "http/char_class.hpp"
+
 #include <gtest/gtest.h>
 
 namespace cohort::http {
@@ -54,6 +56,33 @@ TEST(ResponseHead, FindAndClear) {
   EXPECT_EQ(h.status, 0u);
   EXPECT_EQ(h.find("server"), nullptr);
   EXPECT_EQ(h.headers.capacity(), cap);
+}
+
+}  // namespace
+}  // namespace cohort::http
+
+namespace cohort::http {
+namespace {
+
+// The word-at-a-time lowercase agrees with a byte loop on every byte value,
+// at every length and alignment.
+TEST(SwarLower, AgreesWithTheByteLoop) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) {
+    all.push_back(static_cast<char>(c));
+  }
+  all += "Content-Type X-Backend-VERSION @[`{";
+  for (std::size_t from = 0; from < 9; ++from) {
+    for (std::size_t n = 0; from + n <= all.size(); n += 7) {
+      std::string got(n, '\0');
+      detail::swar::lower_copy(got.data(), all.data() + from, n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const char c = all[from + i];
+        const char want = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        ASSERT_EQ(got[i], want) << "byte " << static_cast<int>(static_cast<unsigned char>(c));
+      }
+    }
+  }
 }
 
 }  // namespace
