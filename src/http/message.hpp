@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/header_field.hpp"
+#include "http/char_class.hpp"
 
 namespace cohort::http {
 
@@ -21,7 +22,19 @@ inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;
   }
-  for (std::size_t i = 0; i < a.size(); ++i) {
+  const std::size_t n = a.size();
+  if (n >= 8) {
+    // Eight bytes at a time; the last word overlaps the one before it.
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      if (detail::swar::lower(detail::swar::load(a.data() + i)) !=
+          detail::swar::lower(detail::swar::load(b.data() + i))) {
+        return false;
+      }
+    }
+    return detail::swar::lower(detail::swar::load(a.data() + n - 8)) ==
+           detail::swar::lower(detail::swar::load(b.data() + n - 8));
+  }
+  for (std::size_t i = 0; i < n; ++i) {
     const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] | 0x20) : a[i];
     const char y = (b[i] >= 'A' && b[i] <= 'Z') ? static_cast<char>(b[i] | 0x20) : b[i];
     if (x != y) {

@@ -87,3 +87,49 @@ TEST(SwarLower, AgreesWithTheByteLoop) {
 
 }  // namespace
 }  // namespace cohort::http
+
+namespace cohort::http {
+namespace {
+
+// The word-at-a-time iequals agrees with a byte-by-byte comparison, including
+// for bytes that differ by 0x20 without being letters ('@' and '`', '[' and '{').
+TEST(Iequals, AgreesWithTheByteLoopAtEveryLength) {
+  const std::string alphabet = "aAzZ-@`[{09_~\x80\xc0\xe0";
+  std::uint64_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(seed >> 33);
+  };
+  auto slow = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      auto low = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+      if (low(a[i]) != low(b[i])) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::size_t n = next() % 40;
+    std::string a;
+    for (std::size_t i = 0; i < n; ++i) {
+      a.push_back(alphabet[next() % alphabet.size()]);
+    }
+    std::string b = a;
+    for (auto& c : b) {
+      if (next() % 3 == 0 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+        c = static_cast<char>(c ^ 0x20);  // the same letter, other case
+      }
+    }
+    if (n > 0 && next() % 2 == 0) {
+      b[next() % n] = alphabet[next() % alphabet.size()];  // maybe a real difference
+    }
+    ASSERT_EQ(iequals(a, b), slow(a, b)) << "'" << a << "' vs '" << b << "'";
+  }
+}
+
+}  // namespace
+}  // namespace cohort::http
