@@ -18,7 +18,8 @@ Settings come from the environment (see docs/performance.md):
   BENCH_WORKERS          worker configurations to run, e.g. "1 2" (default "1 2")
   BENCH_TARGETS          subset/order of "haproxy nginx cohort"
   BENCH_BACKEND_CPU      "float" lets the backends run on either core (default),
-                         "1" pins them to core 1 with wrk
+                         "0" pins them to core 0 with the proxy, "1" to core 1
+                         with wrk
   BENCH_IDLE_CONNS       idle keep-alive connections for the memory figure
                          (default 10000; 0 skips it)
   BENCH_OUT              also write all raw figures as JSON to this file
@@ -635,7 +636,7 @@ def main():
             pinned = workers == 1
             proxy_cpu = 0 if pinned else None
             wrk_cpu = 1 if pinned else None
-            backend_cpu = 1 if (pinned and BACKEND_CPU == "1") else None
+            backend_cpu = int(BACKEND_CPU) if (pinned and BACKEND_CPU in ("0", "1")) else None
             backends, stable, canary = start_backends(work, workers, backend_cpu)
             started.append(backends)
             procs = {}
@@ -650,7 +651,7 @@ def main():
             cfg = {"workers": workers, "layout": "", "rounds": {t: [] for t in TARGETS}}
             if pinned:
                 cfg["layout"] = "proxy on core 0, wrk on core 1, backends %s" % (
-                    "on core 1" if backend_cpu == 1 else "floating")
+                    "floating" if backend_cpu is None else "on core %d" % backend_cpu)
             else:
                 cfg["layout"] = "everything shares both cores (no pinning), wrk -t%d" % workers
 
