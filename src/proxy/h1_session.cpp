@@ -526,7 +526,7 @@ class h1_session final : public drainable {
       response_piece piece;
       if (opts.body == downstream_body::none) {
         piece.done = true;  // nothing to relay (HEAD answers keep the upstream's body unread)
-      } else {
+      } else if (!ex.take_buffered_body(piece)) {
         piece = co_await ex.read_body();
       }
       if (piece.failed) {

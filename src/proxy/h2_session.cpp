@@ -1064,7 +1064,10 @@ class h2_connection final : public drainable {
     nghttp2_submit_response(session_, s.id, fields.data(), fields.size(), &prd);
     kick();
     for (;;) {
-      const auto piece = co_await ex.read_body();
+      response_piece piece;
+      if (!ex.take_buffered_body(piece)) {
+        piece = co_await ex.read_body();
+      }
       if (s.reset) {
         co_return;
       }

@@ -170,7 +170,11 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   if (http2_) {
     co_return co_await open_h2();
   }
-  auto acquired = co_await worker_.pool().acquire(*endpoint_, service_->connect_timeout, breaker_);
+  if (auto idle = worker_.pool().take_idle(*endpoint_)) {
+    conn_ = std::move(idle);
+    co_return exchange_error::none;
+  }
+  auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {
     co_return acquire_failed(acquired);
   }
@@ -279,12 +283,9 @@ net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool la
   if (count == 0) {
     co_return true;
   }
-  co_return co_await send(std::span<const asio::const_buffer>(bufs.data(), count));
-}
-
-net::awaitable<bool> upstream_exchange::send(std::span<const asio::const_buffer> buffers) {
   dog_.arm(try_timeout_, deadline_kind::upstream_io);
-  const auto [ec, n] = co_await conn_->stream.write(buffers);
+  const auto [ec, n] =
+      co_await conn_->stream.write(std::span<const asio::const_buffer>(bufs.data(), count));
   (void)n;
   if (ec) {
     note_tls_error(ec);
@@ -404,6 +405,31 @@ net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
   }
 }
 
+bool upstream_exchange::take_buffered_body(response_piece& out) {
+  if (http2_) {
+    return false;
+  }
+  if (body_done_) {
+    out = response_piece{{}, true, false};
+    return true;
+  }
+  if (head_.framing == http::body_framing::none) {
+    body_done_ = true;
+    out = response_piece{{}, true, false};
+    return true;
+  }
+  if (head_.framing == http::body_framing::content_length && !in_.empty()) {
+    const auto take = std::min<std::uint64_t>(in_.size(), body_left_);
+    const std::string_view data = in_.readable().substr(0, take);
+    in_.consume(take);
+    body_left_ -= take;
+    body_done_ = body_left_ == 0;
+    out = response_piece{data, body_done_, false};
+    return true;
+  }
+  return false;
+}
+
 net::awaitable<response_piece> upstream_exchange::read_body() {
   if (http2_) {
     if (body_done_) {
@@ -415,19 +441,13 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
     co_return response_piece{piece.data, piece.done, piece.failed};
   }
   for (;;) {
-    if (body_done_) {
-      co_return response_piece{{}, true, false};
+    response_piece buffered;
+    if (take_buffered_body(buffered)) {
+      co_return buffered;
     }
     switch (head_.framing) {
       case http::body_framing::content_length:
-        if (!in_.empty()) {
-          const auto take = std::min<std::uint64_t>(in_.size(), body_left_);
-          const std::string_view data = in_.readable().substr(0, take);
-          in_.consume(take);
-          body_left_ -= take;
-          body_done_ = body_left_ == 0;
-          co_return response_piece{data, body_done_, false};
-        }
+      case http::body_framing::none:
         break;
       case http::body_framing::chunked:
         if (!in_.empty()) {
@@ -454,9 +474,6 @@ net::awaitable<response_piece> upstream_exchange::read_body() {
           co_return response_piece{data, false, false};
         }
         break;
-      case http::body_framing::none:
-        body_done_ = true;
-        continue;
     }
     dog_.arm(idle_timeout_, deadline_kind::upstream_io);
     if (!co_await read_more()) {

@@ -90,6 +90,10 @@ class upstream_exchange {
 
   // The next piece of the body, decoded from its framing.
   net::awaitable<response_piece> read_body();
+  // The next piece when it needs no read (an HTTP/1 body by length already
+  // buffered, or the end): true and out set. A small response's body usually
+  // arrives with its head, so this spares read_body()'s coroutine frame.
+  bool take_buffered_body(response_piece& out);
   // HTTP/1 field lines ("name: value\r\n..."), whatever the upstream protocol.
   const std::string& trailers() const { return h2_ ? h2_->trailers() : chunked_.trailers(); }
 
@@ -129,8 +133,6 @@ class upstream_exchange {
   const std::string& failure_detail() const { return detail_; }
 
  private:
-  // Writes all buffers (gathered into as few syscalls as possible).
-  net::awaitable<bool> send(std::span<const net::asio::const_buffer> buffers);
   net::awaitable<bool> read_more();
   net::awaitable<exchange_error> open_h2();
   net::awaitable<exchange_error> read_head_h2(bool head_request);

@@ -185,12 +185,19 @@ token_bucket* pool::limiter(std::size_t service, std::size_t subset) const {
   return limiters_by_service_[service][subset];
 }
 
+std::unique_ptr<connection> pool::take_idle(endpoint_state& ep) {
+  if (ep.idle.empty()) {
+    return nullptr;
+  }
+  auto conn = std::move(ep.idle.back());
+  ep.idle.pop_back();
+  conn->reused = true;
+  return conn;
+}
+
 awaitable<acquire_result> pool::acquire(endpoint_state& ep, duration connect_timeout,
                                         circuit_breaker* breaker) {
-  if (!ep.idle.empty()) {
-    auto conn = std::move(ep.idle.back());
-    ep.idle.pop_back();
-    conn->reused = true;
+  if (auto conn = take_idle(ep)) {
     co_return acquire_result{std::move(conn), connect_failure::none, {}};
   }
   co_return co_await connect(ep, connect_timeout, breaker);

@@ -136,6 +136,9 @@ class pool {
   // connect start.
   awaitable<acquire_result> acquire(endpoint_state& ep, duration connect_timeout,
                                     circuit_breaker* breaker);
+  // An idle connection to ep (marked reused), or null; never suspends, so the
+  // common case needs no coroutine frame.
+  std::unique_ptr<connection> take_idle(endpoint_state& ep);
   // A fresh connection, for a retry after a reused one turned out closed.
   awaitable<acquire_result> connect(endpoint_state& ep, duration connect_timeout,
                                     circuit_breaker* breaker);

@@ -138,5 +138,29 @@ TEST(Pool, ReleaseDoesNotKeepConnectionsOfDrainedEndpoints) {
   EXPECT_EQ(p.idle_count(canary_ep->key), 1u);
 }
 
+TEST(Pool, TakeIdleHandsBackTheLastReleasedConnectionMarkedReused) {
+  net::asio::io_context ctx;
+  pool p(ctx);
+  p.attach(*build(base));
+  auto* ep = p.pick(0, stable, config::lb_policy::round_robin, steady_time{});
+  ASSERT_NE(ep, nullptr);
+  EXPECT_EQ(p.take_idle(*ep), nullptr);  // nothing idle yet: the caller connects
+  const auto open_connection = [&] {
+    net::tcp::socket s(ctx);
+    s.open(net::tcp::v4());
+    return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
+  };
+  auto first = open_connection();
+  auto second = open_connection();
+  const connection* second_at = second.get();
+  p.release(std::move(first), true);
+  p.release(std::move(second), true);
+  auto taken = p.take_idle(*ep);
+  ASSERT_NE(taken, nullptr);
+  EXPECT_EQ(taken.get(), second_at);  // most recently used first: few connections stay hot
+  EXPECT_TRUE(taken->reused);
+  EXPECT_EQ(p.idle_count(ep->key), 1u);
+}
+
 }  // namespace
 }  // namespace cohort::upstream
