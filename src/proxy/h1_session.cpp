@@ -270,6 +270,11 @@ class h1_session final : public drainable {
         co_return co_await ex.send_body(s.held_body_, true) ? send_outcome::ok
                                                             : send_outcome::upstream_failed;
       }
+      if (!has_body()) {
+        // The head alone: no body pump, and no coroutine frame for one.
+        co_return co_await ex.send_body({}, true) ? send_outcome::ok
+                                                  : send_outcome::upstream_failed;
+      }
       co_return co_await s.send_body(ex);
     }
 

@@ -293,20 +293,29 @@ net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool la
   co_return !ec;
 }
 
-net::awaitable<bool> upstream_exchange::read_more() {
+char* upstream_exchange::read_room() {
   char* p = in_.prepare(read_chunk, max_response_head + read_chunk);
-  if (in_.writable() == 0) {
-    co_return false;
-  }
-  const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(p, in_.writable()));
+  return in_.writable() == 0 ? nullptr : p;
+}
+
+bool upstream_exchange::took(const net::error_code& ec, std::size_t n) {
   if (ec || n == 0) {
     note_tls_error(ec);
-    co_return false;
+    return false;
   }
   in_.commit(n);
   received_any_ = true;
   bytes_received_ += n;
-  co_return true;
+  return true;
+}
+
+net::awaitable<bool> upstream_exchange::read_more() {
+  char* room = read_room();
+  if (room == nullptr) {
+    co_return false;
+  }
+  const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(room, in_.writable()));
+  co_return took(ec, n);
 }
 
 net::awaitable<exchange_error> upstream_exchange::read_head_h2(bool head_request) {
@@ -396,7 +405,13 @@ net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
         co_return exchange_error::none;
       }
     }
-    if (!co_await read_more()) {
+    // read_more() inlined: the head is read once per request, its frame is not.
+    bool more = false;
+    if (char* room = read_room(); room != nullptr) {
+      const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(room, in_.writable()));
+      more = took(ec, n);
+    }
+    if (!more) {
       if (dog_.expired() == deadline_kind::upstream_response) {
         co_return exchange_error::response_timeout;
       }

@@ -134,6 +134,10 @@ class upstream_exchange {
 
  private:
   net::awaitable<bool> read_more();
+  // read_more() in two steps, for a caller that reads without its frame: where
+  // to read (null when the response outgrew its limit), then what arrived.
+  char* read_room();
+  bool took(const net::error_code& ec, std::size_t n);
   net::awaitable<exchange_error> open_h2();
   net::awaitable<exchange_error> read_head_h2(bool head_request);
   void drop_connection();
