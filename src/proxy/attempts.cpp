@@ -103,7 +103,11 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     ex.reset();
     ex.emplace(worker, dog, storage);
     auto sent = send_outcome::ok;
-    auto err = co_await ex->open(snap, service_index, d.subset, failed);
+    bool connecting = false;
+    auto err = ex->begin_open(snap, service_index, d.subset, failed, connecting);
+    if (err == exchange_error::none && connecting) {
+      err = co_await ex->finish_open();
+    }
     if (err == exchange_error::none) {
       const auto spent = std::chrono::duration_cast<duration>(coarse_now() - plan.start);
       const auto left = std::max(duration{1}, budget - spent);

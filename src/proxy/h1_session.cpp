@@ -563,9 +563,15 @@ class h1_session final : public drainable {
         http::append_last_chunk(tail_, ex.trailers());
         bufs[count++] = asio::buffer(tail_);
       }
-      if (count > 0 &&
-          !co_await write_client(std::span<const asio::const_buffer>(bufs.data(), count))) {
-        co_return false;
+      if (count > 0) {
+        // write_client() inlined: once per response, without its frame.
+        dog_.arm(limits().idle_timeout, deadline_kind::client_io);
+        const auto [ec, n] =
+            co_await client_.write(std::span<const asio::const_buffer>(bufs.data(), count));
+        bytes_written_ += n;
+        if (ec) {
+          co_return false;
+        }
       }
       head_pending = false;
       if (piece.done) {

@@ -134,9 +134,11 @@ net::awaitable<exchange_error> upstream_exchange::open_h2() {
   co_return exchange_error::none;
 }
 
-net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& snap,
-                                                       std::size_t service, std::size_t subset,
-                                                       const upstream::endpoint_state* avoid) {
+exchange_error upstream_exchange::begin_open(const routing::snapshot& snap, std::size_t service,
+                                             std::size_t subset,
+                                             const upstream::endpoint_state* avoid,
+                                             bool& connecting) {
+  connecting = false;
   service_ = &snap.services()[service];
   detail_.clear();
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
@@ -145,7 +147,7 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
   if (auto* breaker = worker_.pool().breaker(service, subset); breaker != nullptr) {
     if (!breaker->try_start_request()) {
       overflow_ = upstream::breaker_kind::max_requests;
-      co_return exchange_error::breaker_open;
+      return exchange_error::breaker_open;
     }
     breaker_ = breaker;
   }
@@ -157,22 +159,26 @@ net::awaitable<exchange_error> upstream_exchange::open(const routing::snapshot& 
     const auto verdict = limiter->try_take(now_ns);
     if (!verdict.admitted) {
       retry_after_ = std::chrono::nanoseconds(verdict.retry_after_ns);
-      co_return exchange_error::rate_limited;
+      return exchange_error::rate_limited;
     }
   }
   endpoint_ = worker_.pool().pick(service, subset, service_->lb, coarse_now(), avoid);
   if (endpoint_ == nullptr) {
-    co_return exchange_error::no_endpoint;
+    return exchange_error::no_endpoint;
   }
   ++endpoint_->outstanding;
   counted_outstanding_ = true;
   http2_ = service_->protocol == config::upstream_protocol::http2;
+  if (!http2_) {
+    conn_ = worker_.pool().take_idle(*endpoint_);
+  }
+  connecting = http2_ || conn_ == nullptr;
+  return exchange_error::none;
+}
+
+net::awaitable<exchange_error> upstream_exchange::finish_open() {
   if (http2_) {
     co_return co_await open_h2();
-  }
-  if (auto idle = worker_.pool().take_idle(*endpoint_)) {
-    conn_ = std::move(idle);
-    co_return exchange_error::none;
   }
   auto acquired = co_await worker_.pool().connect(*endpoint_, service_->connect_timeout, breaker_);
   if (!acquired.conn) {

@@ -61,18 +61,22 @@ class upstream_exchange {
   upstream_exchange(worker_context& worker, net::watchdog& dog, exchange_storage& storage);
   ~upstream_exchange();
 
-  // Picks and connects. snap must be the worker's current snapshot (the pool
-  // indexes its subsets) and must outlive the exchange.
-  // `avoid`: an endpoint that already failed this request (a retry goes elsewhere if it can).
-  net::awaitable<exchange_error> open(const routing::snapshot& snap, std::size_t service,
-                                      std::size_t subset,
-                                      const upstream::endpoint_state* avoid = nullptr);
+  // Opening is two steps so that the common case needs no coroutine frame.
+  // begin_open() admits (breaker, rate limit), picks an endpoint and takes an
+  // idle connection to it; `connecting` comes back true when a connection must
+  // still be made (or an HTTP/2 stream opened): then finish_open() does that.
+  // snap must be the worker's current snapshot (the pool indexes its subsets)
+  // and must outlive the exchange. `avoid`: an endpoint that already failed
+  // this request (a retry goes elsewhere if it can).
+  exchange_error begin_open(const routing::snapshot& snap, std::size_t service, std::size_t subset,
+                            const upstream::endpoint_state* avoid, bool& connecting);
+  net::awaitable<exchange_error> finish_open();
   // A new connection to the same endpoint, after a reused one failed untouched.
   net::awaitable<exchange_error> reopen();
 
   // How long this attempt may wait for the upstream (sending, then the
   // response head): the per-try timeout or what is left of the request's.
-  // open() sets the service's request_timeout; call this after it.
+  // begin_open() sets the service's request_timeout; call this after it.
   void set_try_timeout(duration d) { try_timeout_ = d; }
 
   // The request to send on this attempt. Its views must stay valid until
