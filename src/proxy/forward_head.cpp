@@ -55,7 +55,8 @@ void for_each_token(std::string_view list, Fn&& fn) {
   }
 }
 
-// A field named by a Connection header is hop-by-hop too (RFC 9110 7.6.1).
+}  // namespace
+
 bool nominated_by_connection(const std::vector<http::header>& headers, std::string_view name) {
   for (const auto& h : headers) {
     if (!iequals(h.name, "connection")) {
@@ -82,8 +83,6 @@ bool has_connection_header(const std::vector<http::header>& headers) {
   }
   return false;
 }
-
-}  // namespace
 
 bool is_websocket_upgrade(const http::request_head& req) {
   if (!req.upgrade || req.method != "GET") {

@@ -16,6 +16,12 @@ namespace cohort::proxy {
 // for the framing fields the gateway writes itself.
 bool is_hop_by_hop(std::string_view name);
 
+// Whether headers has a Connection field at all: computed once per head, so
+// that nominated_by_connection() runs only when one exists.
+bool has_connection_header(const std::vector<http::header>& headers);
+// A field named by a Connection header is hop-by-hop too (RFC 9110 7.6.1).
+bool nominated_by_connection(const std::vector<http::header>& headers, std::string_view name);
+
 struct upstream_request_options {
   std::string_view client_ip;       // appended to X-Forwarded-For
   std::string_view proto = "http";  // X-Forwarded-Proto

@@ -113,36 +113,13 @@ class nv_list {
   std::vector<nghttp2_nv> nv_;
 };
 
-// Fields of a response or trailer block that have no place in HTTP/2
-// (RFC 9113 8.2.2): connection-specific ones, and those a Connection field names.
-bool connection_specific(const std::vector<http::header>& fields, std::string_view name) {
-  if (is_hop_by_hop(name) || (!name.empty() && name.front() == ':')) {
-    return true;
-  }
-  for (const auto& f : fields) {
-    if (!http::iequals(f.name, "connection")) {
-      continue;
-    }
-    std::string_view list = f.value;
-    while (!list.empty()) {
-      const auto comma = list.find(',');
-      std::string_view token = list.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-        token.remove_prefix(1);
-      }
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-        token.remove_suffix(1);
-      }
-      if (http::iequals(token, name)) {
-        return true;
-      }
-      if (comma == std::string_view::npos) {
-        break;
-      }
-      list.remove_prefix(comma + 1);
-    }
-  }
-  return false;
+// Fields of a response head that have no place in HTTP/2 (RFC 9113 8.2.2):
+// pseudo-headers, connection-specific ones, and those a Connection field
+// names (looked for only when the head has one).
+bool connection_specific(const std::vector<http::header>& fields, std::string_view name,
+                         bool check_nominated) {
+  return (!name.empty() && name.front() == ':') || is_hop_by_hop(name) ||
+         (check_nominated && nominated_by_connection(fields, name));
 }
 
 // HTTP/1 trailer field lines ("name: value\r\n"...) as HTTP/2 trailer fields.
@@ -1029,8 +1006,9 @@ class h2_connection final : public drainable {
     nv_list& nv = head_fields_;
     nv.clear();
     nv.add(":status", rh.status);
+    const bool check_nominated = has_connection_header(rh.headers);
     for (const auto& h : rh.headers) {
-      if (!connection_specific(rh.headers, h.name)) {
+      if (!connection_specific(rh.headers, h.name, check_nominated)) {
         nv.add(h.name, h.value);
       }
     }
