@@ -6,22 +6,10 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config_errors.hpp"
 
 namespace cohort::config {
 namespace {
-
-using lines = std::vector<std::string>;
-
-lines errors(const std::string& yaml) {
-  const auto loaded = load_config_text(yaml, "t.yaml");
-  lines out;
-  if (!loaded) {
-    for (const auto& d : loaded.err()) {
-      out.push_back(d.to_string());
-    }
-  }
-  return out;
-}
 
 // Lines 1-2: a valid gateway.
 const std::string gateway = "gateway:\n  listeners: [{name: p, address: 127.0.0.1:0}]\n";

@@ -6,26 +6,14 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config_errors.hpp"
 
 namespace cohort::config {
 namespace {
 
-using lines = std::vector<std::string>;
-
 const std::string head = R"(gateway:
   listeners: [{name: p, address: 127.0.0.1:0}]
 )";
-
-lines errors(const std::string& yaml) {
-  const auto loaded = load_config_text(yaml, "t.yaml");
-  lines out;
-  if (!loaded) {
-    for (const auto& d : loaded.err()) {
-      out.push_back(d.to_string());
-    }
-  }
-  return out;
-}
 
 TEST(Http2Keys, DefaultsWhenAbsent) {
   const auto loaded = load_config_text(head, "t.yaml");

@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config_errors.hpp"
 
 namespace cohort::config {
 namespace {
 
-using lines = std::vector<std::string>;
 using std::chrono::milliseconds;
 
 const std::string head = R"(gateway:
@@ -20,17 +20,6 @@ services:
     subsets:
       stable: { endpoints: [127.0.0.1:9001] }
 )";
-
-lines errors(const std::string& yaml) {
-  const auto loaded = load_config_text(yaml, "t.yaml");
-  lines out;
-  if (!loaded) {
-    for (const auto& d : loaded.err()) {
-      out.push_back(d.to_string());
-    }
-  }
-  return out;
-}
 
 TEST(ResilienceKeys, DefaultsWhenAbsent) {
   const auto loaded = load_config_text(head, "t.yaml");

@@ -7,11 +7,10 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config_errors.hpp"
 
 namespace cohort::config {
 namespace {
-
-using lines = std::vector<std::string>;
 
 // "t.yaml:LINE:COLUMN" of the first occurrence of needle in yaml: where a
 // diagnostic about that text must point.
@@ -22,17 +21,6 @@ std::string at(const std::string& yaml, const std::string& needle) {
   const auto line = 1 + std::count(yaml.begin(), yaml.begin() + static_cast<long>(pos), '\n');
   const auto column = line_start == std::string::npos ? pos + 1 : pos - line_start;
   return "t.yaml:" + std::to_string(line) + ":" + std::to_string(column);
-}
-
-lines errors(const std::string& yaml) {
-  const auto loaded = load_config_text(yaml, "t.yaml");
-  lines out;
-  if (!loaded) {
-    for (const auto& d : loaded.err()) {
-      out.push_back(d.to_string());
-    }
-  }
-  return out;
 }
 
 // A listener whose tls: block is `tls` (flow style, on line 2).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config_errors.hpp"
 
 namespace cohort::config {
 namespace {
@@ -15,17 +16,6 @@ using std::chrono::milliseconds;
 const std::string head = R"(gateway:
   listeners: [{name: p, address: 127.0.0.1:0}]
 )";
-
-std::vector<std::string> errors(const std::string& yaml) {
-  const auto loaded = load_config_text(yaml, "t.yaml");
-  std::vector<std::string> out;
-  if (!loaded) {
-    for (const auto& d : loaded.err()) {
-      out.push_back(d.to_string());
-    }
-  }
-  return out;
-}
 
 TEST(WebsocketKeys, DefaultsWhenAbsent) {
   const auto loaded = load_config_text(head, "t.yaml");
