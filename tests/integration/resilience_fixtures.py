@@ -36,6 +36,26 @@ def make_config(canary_address, stable_address, *, workers=1, **service_extra):
     }
 
 
+def breaker_config(limited_address, other_address, *, workers, request_timeout, max_requests):
+    """Two services for the circuit-breaker tests: `limited-api` under
+    /slow with a max_requests breaker, and `other-api` under /echo, which
+    must stay fast while the first one overflows."""
+    return {
+        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+                    "workers": workers},
+        "services": [
+            {"name": "limited-api", "subsets": {"stable": {"endpoints": [limited_address]}},
+             "request_timeout": request_timeout,
+             "circuit_breakers": {"max_requests": max_requests}},
+            {"name": "other-api", "subsets": {"stable": {"endpoints": [other_address]}}},
+        ],
+        "routes": [
+            {"name": "slow", "match": {"path_prefix": "/slow"}, "service": "limited-api"},
+            {"name": "echo", "match": {"path_prefix": "/echo"}, "service": "other-api"},
+        ],
+    }
+
+
 def get(gw, user, path="/profile", timeout=5.0):
     """(status, decision reason, X-Backend-Version, body) of one request."""
     status, headers, body = http_get(gw.port(), path, headers={"X-User-Id": user},

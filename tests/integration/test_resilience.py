@@ -14,8 +14,8 @@ import urllib.request
 
 from cohort_harness import Gateway, http_get, run_wrk, start_backend
 from gateway_fixtures import SilentUpstream
-from resilience_fixtures import (DECISION_HEADER, canary_arm_errors, canary_users, get,
-                                 make_config, wait_for, wrk_random_users)
+from resilience_fixtures import (DECISION_HEADER, breaker_config, canary_arm_errors,
+                                 canary_users, get, make_config, wait_for, wrk_random_users)
 
 class KilledCanary(unittest.TestCase):
     def test_kill9_under_load_loses_no_idempotent_get(self):
@@ -163,19 +163,8 @@ class CircuitBreaker(unittest.TestCase):
         self.addCleanup(limited.stop)
         self.addCleanup(other.stop)
         # One worker: its share of max_requests is the whole limit.
-        config = {
-            "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-                        "workers": 1},
-            "services": [
-                {"name": "limited-api", "subsets": {"stable": {"endpoints": [limited.address]}},
-                 "request_timeout": "5s", "circuit_breakers": {"max_requests": 4}},
-                {"name": "other-api", "subsets": {"stable": {"endpoints": [other.address]}}},
-            ],
-            "routes": [
-                {"name": "slow", "match": {"path_prefix": "/slow"}, "service": "limited-api"},
-                {"name": "echo", "match": {"path_prefix": "/echo"}, "service": "other-api"},
-            ],
-        }
+        config = breaker_config(limited.address, other.address, workers=1,
+                                request_timeout="5s", max_requests=4)
         with Gateway(config) as gw:
             self.assertEqual(http_get(gw.port(), "/echo")[0], 200)
             self.assertEqual(breaker_overflows(gw, "limited-api"), 0)

@@ -19,8 +19,8 @@ import urllib.request
 
 from cohort_harness import Gateway, http_get, run_wrk, start_backend
 from gateway_fixtures import SilentUpstream
-from resilience_fixtures import (DECISION_HEADER, ROLLOUT, canary_users, get, make_config,
-                                 metric, stable_user, wait_for, wrk_random_users)
+from resilience_fixtures import (DECISION_HEADER, ROLLOUT, breaker_config, canary_users, get,
+                                 make_config, metric, stable_user, wait_for, wrk_random_users)
 
 class HealthChecks(unittest.TestCase):
     INTERVAL = 0.3
@@ -267,19 +267,8 @@ class BreakerFlood(unittest.TestCase):
         other = start_backend(api="v1.0", label="other")
         self.addCleanup(limited.stop)
         self.addCleanup(other.stop)
-        config = {
-            "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-                        "workers": 2},
-            "services": [
-                {"name": "limited-api", "subsets": {"stable": {"endpoints": [limited.address]}},
-                 "request_timeout": "20s", "circuit_breakers": {"max_requests": 100}},
-                {"name": "other-api", "subsets": {"stable": {"endpoints": [other.address]}}},
-            ],
-            "routes": [
-                {"name": "slow", "match": {"path_prefix": "/slow"}, "service": "limited-api"},
-                {"name": "echo", "match": {"path_prefix": "/echo"}, "service": "other-api"},
-            ],
-        }
+        config = breaker_config(limited.address, other.address, workers=2,
+                                request_timeout="20s", max_requests=100)
         with Gateway(config) as gw:
             self.assertEqual(http_get(gw.port(), "/echo")[0], 200)
             before = run_wrk(gw.url("/echo"), duration_s=2, connections=4, threads=1)
