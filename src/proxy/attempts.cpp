@@ -103,9 +103,8 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
     ex.reset();
     ex.emplace(worker, dog, storage);
     auto sent = send_outcome::ok;
-    bool connecting = false;
-    auto err = ex->begin_open(snap, service_index, d.subset, failed, connecting);
-    if (err == exchange_error::none && connecting) {
+    auto err = ex->begin_open(snap, service_index, d.subset, failed);
+    if (err == exchange_error::none && !ex->open()) {
       err = co_await ex->finish_open();
     }
     if (err == exchange_error::none) {

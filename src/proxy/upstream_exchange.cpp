@@ -136,9 +136,7 @@ net::awaitable<exchange_error> upstream_exchange::open_h2() {
 
 exchange_error upstream_exchange::begin_open(const routing::snapshot& snap, std::size_t service,
                                              std::size_t subset,
-                                             const upstream::endpoint_state* avoid,
-                                             bool& connecting) {
-  connecting = false;
+                                             const upstream::endpoint_state* avoid) {
   service_ = &snap.services()[service];
   detail_.clear();
   idle_timeout_ = snap.source().gateway.limits.idle_timeout;
@@ -172,7 +170,6 @@ exchange_error upstream_exchange::begin_open(const routing::snapshot& snap, std:
   if (!http2_) {
     conn_ = worker_.pool().take_idle(*endpoint_);
   }
-  connecting = http2_ || conn_ == nullptr;
   return exchange_error::none;
 }
 

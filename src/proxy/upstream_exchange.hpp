@@ -63,14 +63,15 @@ class upstream_exchange {
 
   // Opening is two steps so that the common case needs no coroutine frame.
   // begin_open() admits (breaker, rate limit), picks an endpoint and takes an
-  // idle connection to it; `connecting` comes back true when a connection must
-  // still be made (or an HTTP/2 stream opened): then finish_open() does that.
+  // idle connection to it; when it succeeded without one (or for an HTTP/2
+  // stream), open() is false and finish_open() connects.
   // snap must be the worker's current snapshot (the pool indexes its subsets)
   // and must outlive the exchange. `avoid`: an endpoint that already failed
   // this request (a retry goes elsewhere if it can).
   exchange_error begin_open(const routing::snapshot& snap, std::size_t service, std::size_t subset,
-                            const upstream::endpoint_state* avoid, bool& connecting);
+                            const upstream::endpoint_state* avoid);
   net::awaitable<exchange_error> finish_open();
+  bool open() const { return http2_ ? h2_ != nullptr : conn_ != nullptr; }
   // A new connection to the same endpoint, after a reused one failed untouched.
   net::awaitable<exchange_error> reopen();
 
