@@ -34,6 +34,7 @@ class block_pool {
       blocks_.push_back(std::move(block));
     }
   }
+  std::size_t kept() const { return blocks_.size(); }
 
  private:
   std::size_t max_kept_;
