@@ -392,6 +392,9 @@ awaitable<void> controller::tick(managed& m) {
 
 bool controller::apply(managed& m, rollout::transition t) {
   bool routing_changed = false;
+  // Lines announcing a step go out after the step is published, so whoever
+  // reads "Advance ... canary weight 5%" and sends a request sees that weight.
+  std::vector<rollout::log_line> lines;
   for (auto& effect : t.effects) {
     if (std::holds_alternative<rollout::persist>(effect)) {
       auto put = store_->put_if(key_of(m.cfg.name), rollout::to_json(t.next), m.rev);
@@ -413,17 +416,7 @@ bool controller::apply(managed& m, rollout::transition t) {
     } else if (std::holds_alternative<rollout::publish_routing>(effect)) {
       routing_changed = true;
     } else if (auto* line = std::get_if<rollout::log_line>(&effect)) {
-      if (line->warning) {
-        log::warn(line->message, {{"rollout", m.cfg.name}});
-      } else {
-        log::info(line->message, {{"rollout", m.cfg.name}});
-      }
-      if (sink_) {
-        sink_({{"type", "log"},
-               {"rollout", m.cfg.name},
-               {"level", line->warning ? "warn" : "info"},
-               {"message", line->message}});
-      }
+      lines.push_back(std::move(*line));
     } else if (auto* inc = std::get_if<rollout::metric_increment>(&effect)) {
       std::string metric;
       std::string result_label;
@@ -449,6 +442,19 @@ bool controller::apply(managed& m, rollout::transition t) {
   }
   if (routing_changed && on_routing_change_ && !reconfiguring_) {
     on_routing_change_();
+  }
+  for (const auto& line : lines) {
+    if (line.warning) {
+      log::warn(line.message, {{"rollout", m.cfg.name}});
+    } else {
+      log::info(line.message, {{"rollout", m.cfg.name}});
+    }
+    if (sink_) {
+      sink_({{"type", "log"},
+             {"rollout", m.cfg.name},
+             {"level", line.warning ? "warn" : "info"},
+             {"message", line.message}});
+    }
   }
   if (sink_ && (phase_changed || routing_changed)) {
     sink_({{"type", "transition"},
