@@ -116,11 +116,11 @@ bool parse_content_length(std::string_view value, std::uint64_t& out) {
   return ok;
 }
 
-parse_error note_field(const header& h, bool is_request, field_facts& facts) {
-  // Dispatch on the length first: most fields are none of these and cost one compare.
-  switch (h.name.size()) {
-    case 4:
-      if (is_request && iequals(h.name, "host")) {
+parse_error note_field(header& h, bool is_request, field_facts& facts) {
+  h.id = identify_field(h.name);
+  switch (h.id) {
+    case field_id::host:
+      if (is_request) {
         if (!is_host(h.value)) {
           return parse_error::bad_header;
         }
@@ -128,37 +128,29 @@ parse_error note_field(const header& h, bool is_request, field_facts& facts) {
         facts.host = h.value;
       }
       break;
-    case 6:
-      if (iequals(h.name, "expect") && iequals(h.value, "100-continue")) {
+    case field_id::expect:
+      if (iequals(h.value, "100-continue")) {
         facts.expect_continue = true;
       }
       break;
-    case 7:
-      if (iequals(h.name, "upgrade")) {
-        facts.has_upgrade = true;
-      }
+    case field_id::upgrade:
+      facts.has_upgrade = true;
       break;
-    case 10:
-      if (iequals(h.name, "connection")) {
-        note_connection(h.value, facts);
-      }
+    case field_id::connection:
+      note_connection(h.value, facts);
       break;
-    case 14:
-      if (iequals(h.name, "content-length")) {
-        std::uint64_t v = 0;
-        if (!parse_content_length(h.value, v) ||
-            (facts.has_content_length && v != facts.content_length)) {
-          return parse_error::bad_content_length;
-        }
-        facts.has_content_length = true;
-        facts.content_length = v;
+    case field_id::content_length: {
+      std::uint64_t v = 0;
+      if (!parse_content_length(h.value, v) ||
+          (facts.has_content_length && v != facts.content_length)) {
+        return parse_error::bad_content_length;
       }
+      facts.has_content_length = true;
+      facts.content_length = v;
       break;
-    case 17:
-      if (iequals(h.name, "transfer-encoding")) {
-        return note_transfer_encoding(h.value, facts);
-      }
-      break;
+    }
+    case field_id::transfer_encoding:
+      return note_transfer_encoding(h.value, facts);
     default:
       break;
   }

@@ -26,10 +26,10 @@ struct field_facts {
   bool expect_continue = false;
 };
 
-// Folds one field into facts. Returns the error the field proves on its own
+// Names h (h.id) and folds it into facts. Returns the error the field proves on its own
 // (malformed Content-Length, differing lengths, malformed coding list, bad Host
 // characters), or parse_error::none. Host is only looked at when is_request.
-parse_error note_field(const header& h, bool is_request, field_facts& facts);
+parse_error note_field(header& h, bool is_request, field_facts& facts);
 
 // Content-Length value: a comma list of equal decimal numbers ("5", "5, 5").
 // False on an empty element, a non-digit, overflow, or differing numbers.

@@ -6,6 +6,8 @@
 
 namespace cohort::proxy {
 
+using http::field_id;
+using http::id_of;
 using http::iequals;
 
 namespace {
@@ -59,7 +61,7 @@ void for_each_token(std::string_view list, Fn&& fn) {
 
 bool nominated_by_connection(const std::vector<http::header>& headers, std::string_view name) {
   for (const auto& h : headers) {
-    if (!iequals(h.name, "connection")) {
+    if (id_of(h) != field_id::connection) {
       continue;
     }
     bool found = false;
@@ -77,7 +79,7 @@ bool nominated_by_connection(const std::vector<http::header>& headers, std::stri
 
 bool has_connection_header(const std::vector<http::header>& headers) {
   for (const auto& h : headers) {
-    if (iequals(h.name, "connection")) {
+    if (id_of(h) == field_id::connection) {
       return true;
     }
   }
@@ -90,7 +92,7 @@ bool is_websocket_upgrade(const http::request_head& req) {
   }
   bool websocket = false;
   for (const auto& h : req.headers) {
-    if (iequals(h.name, "upgrade")) {
+    if (id_of(h) == field_id::upgrade) {
       for_each_token(h.value, [&](std::string_view token) {
         // A protocol may carry a version ("websocket/13" is not registered, but tolerated).
         const auto name = token.substr(0, token.find('/'));
@@ -101,30 +103,26 @@ bool is_websocket_upgrade(const http::request_head& req) {
   return websocket;
 }
 
-bool is_hop_by_hop(std::string_view name) {
-  // By length first: most fields are rejected without comparing a byte.
-  switch (name.size()) {
-    case 2:
-      return iequals(name, "te");
-    case 6:
-      return iequals(name, "expect");
-    case 7:
-      return iequals(name, "upgrade");
-    case 10:
-      return iequals(name, "connection") || iequals(name, "keep-alive");
-    case 14:
-      return iequals(name, "content-length");
-    case 16:
-      return iequals(name, "proxy-connection");
-    case 17:
-      return iequals(name, "transfer-encoding");
-    case 18:
-      return iequals(name, "proxy-authenticate");
-    case 19:
-      return iequals(name, "proxy-authorization");
+bool is_hop_by_hop(field_id id) {
+  switch (id) {
+    case field_id::te:
+    case field_id::expect:
+    case field_id::upgrade:
+    case field_id::connection:
+    case field_id::keep_alive:
+    case field_id::content_length:
+    case field_id::proxy_connection:
+    case field_id::transfer_encoding:
+    case field_id::proxy_authenticate:
+    case field_id::proxy_authorization:
+      return true;
     default:
       return false;
   }
+}
+
+bool is_hop_by_hop(std::string_view name) {
+  return is_hop_by_hop(http::identify_field(name));
 }
 
 void append_upstream_request_head(std::string& out, const http::request_head& req,
@@ -148,28 +146,33 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   std::string_view forwarded_for_first;
   bool forwarded_for_many = false;
   for (const auto& h : req.headers) {
-    const bool kept_upgrade = opts.upgrade && iequals(h.name, "upgrade");
-    if (!kept_upgrade && (is_hop_by_hop(h.name) ||
-                          (check_nominated && nominated_by_connection(req.headers, h.name)))) {
+    const field_id id = id_of(h);
+    const bool kept_upgrade = opts.upgrade && id == field_id::upgrade;
+    if (!kept_upgrade &&
+        (is_hop_by_hop(id) || (check_nominated && nominated_by_connection(req.headers, h.name)))) {
       continue;
     }
-    if (iequals(h.name, "x-forwarded-for")) {
-      // Merged into one field below, the client's address last.
-      if (forwarded_for_first.empty()) {
-        forwarded_for_first = h.value;
-      } else {
-        forwarded_for_many = true;
-      }
-      continue;
-    }
-    if (iequals(h.name, "x-forwarded-proto")) {
-      continue;
-    }
-    if (!opts.traceparent.empty() && iequals(h.name, "traceparent")) {
-      continue;
-    }
-    if (iequals(h.name, "host")) {
-      host_seen = true;
+    switch (id) {
+      case field_id::x_forwarded_for:
+        // Merged into one field below, the client's address last.
+        if (forwarded_for_first.empty()) {
+          forwarded_for_first = h.value;
+        } else {
+          forwarded_for_many = true;
+        }
+        continue;
+      case field_id::x_forwarded_proto:
+        continue;
+      case field_id::traceparent:
+        if (!opts.traceparent.empty()) {
+          continue;
+        }
+        break;
+      case field_id::host:
+        host_seen = true;
+        break;
+      default:
+        break;
     }
     append_field(out, h.name, h.value);
   }
@@ -180,7 +183,7 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   if (!forwarded_for_first.empty()) {
     if (forwarded_for_many) {
       for (const auto& h : req.headers) {
-        if (iequals(h.name, "x-forwarded-for")) {
+        if (id_of(h) == field_id::x_forwarded_for) {
           out.append(h.value);
           out.append(", ");
         }
@@ -270,7 +273,8 @@ void upstream_h2_request_fields(const http::request_head& req, const upstream_re
   }
   bool forwarded_for = false;
   for (const auto& h : req.headers) {
-    if (iequals(h.name, "te")) {
+    const field_id id = id_of(h);
+    if (id == field_id::te) {
       // The one value HTTP/2 allows (RFC 9113 8.2.2); gRPC servers require it.
       bool trailers = false;
       for_each_token(h.value,
@@ -280,15 +284,15 @@ void upstream_h2_request_fields(const http::request_head& req, const upstream_re
       }
       continue;
     }
-    if (is_hop_by_hop(h.name) || iequals(h.name, "host") ||
+    if (is_hop_by_hop(id) || id == field_id::host ||
         (check_nominated && nominated_by_connection(req.headers, h.name))) {
       continue;
     }
-    if (iequals(h.name, "x-forwarded-proto") ||
-        (!opts.traceparent.empty() && iequals(h.name, "traceparent"))) {
+    if (id == field_id::x_forwarded_proto ||
+        (!opts.traceparent.empty() && id == field_id::traceparent)) {
       continue;
     }
-    if (iequals(h.name, "x-forwarded-for")) {
+    if (id == field_id::x_forwarded_for) {
       forwarded_for = true;  // merged below, the client's address last
       continue;
     }
@@ -297,7 +301,7 @@ void upstream_h2_request_fields(const http::request_head& req, const upstream_re
   b.add("x-forwarded-for", {});
   if (forwarded_for) {
     for (const auto& h : req.headers) {
-      if (iequals(h.name, "x-forwarded-for")) {
+      if (id_of(h) == field_id::x_forwarded_for) {
         b.extend(h.value);
         b.extend(", ");
       }
@@ -327,9 +331,10 @@ void append_downstream_response_head(std::string& out, const http::response_head
   out.append(resp.reason.empty() ? reason_phrase(resp.status) : resp.reason);
   out.append("\r\n");
   for (const auto& h : resp.headers) {
-    const bool kept_upgrade = opts.upgrade && iequals(h.name, "upgrade");
-    if (!kept_upgrade && (is_hop_by_hop(h.name) ||
-                          (check_nominated && nominated_by_connection(resp.headers, h.name)))) {
+    const field_id id = id_of(h);
+    const bool kept_upgrade = opts.upgrade && id == field_id::upgrade;
+    if (!kept_upgrade &&
+        (is_hop_by_hop(id) || (check_nominated && nominated_by_connection(resp.headers, h.name)))) {
       continue;
     }
     append_field(out, h.name, h.value);

@@ -15,6 +15,7 @@ namespace cohort::proxy {
 // True for fields that describe one connection rather than the message, and
 // for the framing fields the gateway writes itself.
 bool is_hop_by_hop(std::string_view name);
+bool is_hop_by_hop(field_id id);
 
 // Whether headers has a Connection field at all: computed once per head, so
 // that nominated_by_connection() runs only when one exists.

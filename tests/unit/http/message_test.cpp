@@ -3,6 +3,10 @@
 #include "http/char_class.hpp"
 
 #include <gtest/gtest.h>
+#include <cctype>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace cohort::http {
 namespace {
@@ -129,6 +133,55 @@ TEST(Iequals, AgreesWithTheByteLoopAtEveryLength) {
     }
     ASSERT_EQ(iequals(a, b), slow(a, b)) << "'" << a << "' vs '" << b << "'";
   }
+}
+
+TEST(IdentifyField, NamesEveryKnownFieldInAnyCaseAndNothingElse) {
+  const std::vector<std::pair<std::string, field_id>> known = {
+      {"te", field_id::te},
+      {"host", field_id::host},
+      {"expect", field_id::expect},
+      {"upgrade", field_id::upgrade},
+      {"connection", field_id::connection},
+      {"keep-alive", field_id::keep_alive},
+      {"traceparent", field_id::traceparent},
+      {"content-length", field_id::content_length},
+      {"x-forwarded-for", field_id::x_forwarded_for},
+      {"proxy-connection", field_id::proxy_connection},
+      {"transfer-encoding", field_id::transfer_encoding},
+      {"x-forwarded-proto", field_id::x_forwarded_proto},
+      {"proxy-authenticate", field_id::proxy_authenticate},
+      {"proxy-authorization", field_id::proxy_authorization},
+  };
+  for (const auto& [name, id] : known) {
+    EXPECT_EQ(identify_field(name), id) << name;
+    std::string upper = name;
+    for (auto& c : upper) {
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    EXPECT_EQ(identify_field(upper), id) << upper;
+    // Every one-byte change is another field: the first, a middle and the
+    // last byte, including the changes that case-folding tricks get wrong
+    // ('-' vs '\r' differ only in bit 0x20; '@' vs '`' likewise).
+    for (const std::size_t at : {std::size_t{0}, name.size() / 2, name.size() - 1}) {
+      for (const char c : {'x', '\r', '@', '`', '_', '\x80', '\xad'}) {
+        std::string near = name;
+        if (near[at] == c) {
+          continue;
+        }
+        near[at] = c;
+        EXPECT_EQ(identify_field(near), field_id::other) << near;
+      }
+    }
+    EXPECT_EQ(identify_field(name + "s"), field_id::other);
+    EXPECT_EQ(identify_field(name.substr(1)), field_id::other);
+  }
+  EXPECT_EQ(identify_field(""), field_id::other);
+  EXPECT_EQ(identify_field("X-User-Id"), field_id::other);
+}
+
+TEST(IdentifyField, IdOfUsesTheParsersNameOrLooksItUp) {
+  EXPECT_EQ(id_of(header{"Host", "a"}), field_id::host);  // built by hand: looked up
+  EXPECT_EQ(id_of(header{"Host", "a", field_id::other}), field_id::other);
 }
 
 }  // namespace
