@@ -5,6 +5,11 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace cohort::http::detail {
 
@@ -106,9 +111,46 @@ inline void lower_copy(char* dst, const char* src, std::size_t n) {
 }
 }  // namespace swar
 
+#if defined(__SSE2__)
+// Sixteen bytes at a time where SSE2 is there (every x86-64): a head's names
+// and values are mostly shorter than 16 bytes, so one step usually finds the
+// end where the word loops below take one or two words and a byte tail.
+namespace simd {
+using bytes = __m128i;
+inline bytes load(const char* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+inline bytes eq(bytes x, char c) {
+  return _mm_cmpeq_epi8(x, _mm_set1_epi8(c));
+}
+// lo <= x <= hi for lo, hi below 0x80; bytes >= 0x80 are never inside.
+inline bytes within(bytes x, char lo, char hi) {
+  return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                       _mm_cmplt_epi8(x, _mm_set1_epi8(static_cast<char>(hi + 1))));
+}
+// One bit per byte for which the lanes of m are set.
+inline unsigned mask(bytes m) {
+  return static_cast<unsigned>(_mm_movemask_epi8(m));
+}
+}  // namespace simd
+#endif
+
 // First byte at or after p that is not field-content (a CTL other than HTAB, or DEL).
 // HTAB stops the word loop too; the byte loop then steps over it.
 inline const char* skip_field_content(const char* p, const char* end) {
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    const simd::bytes x = simd::load(p);
+    // Below 0x20 unsigned (min(x, 0x1f) == x) but not HTAB, or DEL.
+    const simd::bytes ctl = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1f)), x);
+    const unsigned stop =
+        (simd::mask(ctl) & ~simd::mask(simd::eq(x, '\t'))) | simd::mask(simd::eq(x, 0x7f));
+    if (stop != 0) {
+      return p + __builtin_ctz(stop);
+    }
+    p += 16;
+  }
+#endif
   while (end - p >= 8) {
     const std::uint64_t x = swar::load(p);
     if (swar::any_below(x, 0x20) | swar::any_equal(x, 0x7f)) {
@@ -124,6 +166,16 @@ inline const char* skip_field_content(const char* p, const char* end) {
 
 // First byte at or after p that may not appear in a request-target.
 inline const char* skip_target(const char* p, const char* end) {
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    const simd::bytes x = simd::load(p);
+    const unsigned ok = simd::mask(simd::within(x, 0x21, 0x7e)) & ~simd::mask(simd::eq(x, '#'));
+    if (ok != 0xffff) {
+      return p + __builtin_ctz(~ok);
+    }
+    p += 16;
+  }
+#endif
   while (end - p >= 8) {
     const std::uint64_t x = swar::load(p);
     if (swar::any_below(x, 0x21) | swar::any_equal(x, 0x7f) | (x & swar::highs) |
@@ -139,6 +191,26 @@ inline const char* skip_target(const char* p, const char* end) {
 }
 
 inline const char* skip_tchars(const char* p, const char* end) {
+#if defined(__SSE2__)
+  while (end - p >= 16) {
+    // Visible ASCII but not a delimiter: "(),/:;<=>?@[\]{} (RFC 9110 5.6.2).
+    // Setting bit 0x20 folds '[' ']' onto '{' '}', and clearing bit 0 folds
+    // ')' onto '('; the CTLs folded along are refused as invisible anyway.
+    const simd::bytes x = simd::load(p);
+    const simd::bytes folded = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    const simd::bytes even = _mm_and_si128(x, _mm_set1_epi8(static_cast<char>(0xfe)));
+    const simd::bytes delimiter = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(simd::eq(folded, '{'), simd::eq(folded, '}')),
+                     _mm_or_si128(simd::eq(x, '\\'), simd::eq(even, '('))),
+        _mm_or_si128(_mm_or_si128(simd::eq(x, '"'), simd::eq(x, ',')),
+                     _mm_or_si128(simd::eq(x, '/'), simd::within(x, ':', '@'))));
+    const unsigned ok = simd::mask(simd::within(x, 0x21, 0x7e)) & ~simd::mask(delimiter);
+    if (ok != 0xffff) {
+      return p + __builtin_ctz(~ok);
+    }
+    p += 16;
+  }
+#endif
   // Eight lookups and one branch per word: names are mostly whole words.
   while (end - p >= 8) {
     const auto* u = reinterpret_cast<const unsigned char*>(p);
