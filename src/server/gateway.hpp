@@ -66,6 +66,8 @@ class gateway {
   void publish(std::shared_ptr<const routing::snapshot> snap);
   admin::response handle_metrics();
   void begin_shutdown();
+  // Asks each worker thread to stop (through its mailbox) and joins it.
+  void stop_workers();
   // Rebuilds the snapshot from the running configuration and current rollout states.
   void republish();
   routing::rollout_states current_states() const;
