@@ -21,7 +21,7 @@ constexpr std::size_t max_admin_body = 8 * 1024 * 1024;
 constexpr std::size_t max_admin_head = 65536;
 
 // Reads what the peer sent next into in (bounded by cap); false when it closed or failed.
-awaitable<bool> read_more(net::tcp::socket& socket, net::flat_buffer& in, std::size_t cap) {
+awaitable<bool> read_more(net::tcp_socket& socket, net::flat_buffer& in, std::size_t cap) {
   char* p = in.prepare(16384, cap);
   auto [ec, n] = co_await socket.async_read_some(asio::buffer(p, in.writable()), use_nothrow);
   if (ec || n == 0) {
@@ -63,7 +63,7 @@ result<bool> server::open(const host_port& address) {
   if (!acceptor) {
     return acceptor.err();
   }
-  acceptor_ = std::make_unique<net::tcp::acceptor>(std::move(*acceptor));
+  acceptor_ = std::make_unique<net::tcp_acceptor>(std::move(*acceptor));
   return true;
 }
 
@@ -79,7 +79,7 @@ void server::start() {
 // the oldest ones rather than growing memory.
 struct server::subscriber {
   explicit subscriber(asio::io_context& ctx) : wake(ctx) {}
-  asio::steady_timer wake;
+  net::steady_timer wake;
   std::deque<std::string> queue;
   static constexpr std::size_t max_queued = 1024;
 };
@@ -113,7 +113,7 @@ void server::broadcast(std::string_view event, std::string_view data) {
   }
 }
 
-awaitable<void> server::stream_events(net::tcp::socket& socket) {
+awaitable<void> server::stream_events(net::tcp_socket& socket) {
   subscriber self(ctx_);
   subscribers_.push_back(&self);
   std::string head =
@@ -156,7 +156,7 @@ awaitable<void> server::accept_loop() {
   }
 }
 
-awaitable<void> server::serve(net::tcp::socket socket) {
+awaitable<void> server::serve(net::tcp_socket socket) {
   error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   const bool loopback = !ec && net::is_loopback(peer.address());
@@ -250,7 +250,7 @@ awaitable<void> server::serve(net::tcp::socket socket) {
     }
     if (resp.event_stream && resp.status == 200) {
       co_await stream_events(socket);
-      socket.shutdown(net::tcp::socket::shutdown_both, ec);
+      socket.shutdown(net::tcp_socket::shutdown_both, ec);
       co_return;
     }
     const bool close = !keep_alive || too_large;
@@ -267,7 +267,7 @@ awaitable<void> server::serve(net::tcp::socket socket) {
     auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(out), use_nothrow);
     (void)wn;
     if (wec || close) {
-      socket.shutdown(net::tcp::socket::shutdown_both, ec);
+      socket.shutdown(net::tcp_socket::shutdown_both, ec);
       co_return;
     }
   }

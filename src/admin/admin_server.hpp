@@ -61,13 +61,13 @@ class server {
  private:
   struct subscriber;
   net::awaitable<void> accept_loop();
-  net::awaitable<void> serve(net::tcp::socket socket);
-  net::awaitable<void> stream_events(net::tcp::socket& socket);
+  net::awaitable<void> serve(net::tcp_socket socket);
+  net::awaitable<void> stream_events(net::tcp_socket& socket);
 
   net::asio::io_context& ctx_;
   handler handler_;
   std::string token_;
-  std::unique_ptr<net::tcp::acceptor> acceptor_;
+  std::unique_ptr<net::tcp_acceptor> acceptor_;
   std::vector<subscriber*> subscribers_;
   bool stopped_ = false;
 };

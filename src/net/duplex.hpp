@@ -18,19 +18,19 @@ namespace ssl = asio::ssl;
 
 class duplex {
  public:
-  explicit duplex(tcp::socket socket) : plain_(std::move(socket)) {}
+  explicit duplex(tcp_socket socket) : plain_(std::move(socket)) {}
   // TLS over socket; the handshake is still to be done.
-  duplex(tcp::socket socket, ssl::context& ctx)
+  duplex(tcp_socket socket, ssl::context& ctx)
       : plain_(socket.get_executor()),
-        tls_(std::make_unique<ssl::stream<tcp::socket>>(std::move(socket), ctx)) {}
+        tls_(std::make_unique<ssl::stream<tcp_socket>>(std::move(socket), ctx)) {}
 
   duplex(duplex&&) noexcept = default;
   duplex& operator=(duplex&&) noexcept = default;
 
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : plain_; }
-  const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : plain_; }
+  tcp_socket& socket() { return tls_ ? tls_->next_layer() : plain_; }
+  const tcp_socket& socket() const { return tls_ ? tls_->next_layer() : plain_; }
   bool secure() const { return tls_ != nullptr; }
-  ssl::stream<tcp::socket>* tls() { return tls_.get(); }
+  ssl::stream<tcp_socket>* tls() { return tls_.get(); }
 
   // Reads and writes are deferred operations: co_await runs them in the
   // awaiting coroutine's frame, with one branch on the layer at initiation.
@@ -75,7 +75,7 @@ class duplex {
   // re-arms the descriptor in epoll (a system call), so it is not for the
   // request path.
   awaitable<std::tuple<error_code>> wait_readable() {
-    return plain_.async_wait(tcp::socket::wait_read, use_nothrow);
+    return plain_.async_wait(tcp_socket::wait_read, use_nothrow);
   }
 
   bool is_open() const { return socket().is_open(); }
@@ -86,11 +86,11 @@ class duplex {
   // Stops sending (TCP FIN); a TLS peer gets no close_notify (we never wait for one).
   void shutdown_send() {
     error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket().shutdown(tcp_socket::shutdown_send, ignored);
   }
   void close() {
     error_code ignored;
-    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().shutdown(tcp_socket::shutdown_both, ignored);
     socket().close(ignored);
   }
 
@@ -104,8 +104,8 @@ class duplex {
     }
   }
 
-  tcp::socket plain_;  // unused (never opened) when tls_ is set
-  std::unique_ptr<ssl::stream<tcp::socket>> tls_;
+  tcp_socket plain_;  // unused (never opened) when tls_ is set
+  std::unique_ptr<ssl::stream<tcp_socket>> tls_;
 };
 
 }  // namespace cohort::net

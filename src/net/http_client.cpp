@@ -36,7 +36,7 @@ std::optional<parsed_url> parse_url(std::string_view url) {
 }
 
 awaitable<client_response> exchange(const client_request& request, const parsed_url& url,
-                                    tcp::socket& socket) {
+                                    tcp_socket& socket) {
   client_response out;
   auto addr = resolve_host(url.address.host);
   if (!addr) {
@@ -109,8 +109,8 @@ awaitable<client_response> fetch(asio::io_context& ctx, client_request request) 
   if (!url) {
     co_return client_response{false, "only http:// URLs are supported: " + request.url, 0, {}};
   }
-  tcp::socket socket(ctx);
-  asio::steady_timer timer(ctx, request.timeout);
+  tcp_socket socket(ctx);
+  steady_timer timer(ctx, request.timeout);
   auto result = co_await (exchange(request, *url, socket) || timer.async_wait(use_nothrow));
   if (result.index() == 1) {
     co_return client_response{

@@ -16,7 +16,7 @@ result<asio::ip::address> resolve_host(const std::string& host) {
     return asio::ip::address(asio::ip::address_v4::loopback());
   }
   asio::io_context ctx;
-  tcp::resolver resolver(ctx);
+  tcp_resolver resolver(ctx);
   auto results = resolver.resolve(host, "", ec);
   if (ec || results.empty()) {
     return error{"cannot resolve host '" + host + "': " + ec.message()};
@@ -24,18 +24,18 @@ result<asio::ip::address> resolve_host(const std::string& host) {
   return results.begin()->endpoint().address();
 }
 
-result<tcp::acceptor> open_listener(asio::io_context& ctx, const host_port& address,
-                                    bool reuse_port) {
+result<tcp_acceptor> open_listener(asio::io_context& ctx, const host_port& address,
+                                   bool reuse_port) {
   auto addr = resolve_host(address.host);
   if (!addr) {
     return addr.err();
   }
   const tcp::endpoint ep(*addr, address.port);
-  tcp::acceptor acceptor(ctx);
+  tcp_acceptor acceptor(ctx);
   error_code ec;
   acceptor.open(ep.protocol(), ec);
   if (!ec) {
-    acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    acceptor.set_option(tcp_acceptor::reuse_address(true), ec);
   }
   if (!ec && reuse_port) {
     const int one = 1;

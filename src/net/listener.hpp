@@ -12,8 +12,8 @@ namespace cohort::net {
 
 // Opens a listening acceptor on ctx. With port 0 the kernel picks one; read it
 // back from local_endpoint() and pass it to the next worker's call.
-result<tcp::acceptor> open_listener(asio::io_context& ctx, const host_port& address,
-                                    bool reuse_port);
+result<tcp_acceptor> open_listener(asio::io_context& ctx, const host_port& address,
+                                   bool reuse_port);
 
 // Resolves a configured host (an IP literal, or a name looked up once) to an address.
 result<asio::ip::address> resolve_host(const std::string& host);

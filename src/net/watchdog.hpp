@@ -72,7 +72,7 @@ class watchdog {
   void schedule();
   void on_timer(const error_code& ec);
 
-  asio::steady_timer timer_;
+  steady_timer timer_;
   std::function<void()> on_expiry_;
   clock::time_point deadline_ = clock::time_point::max();
   clock::time_point wake_ = clock::time_point::max();

@@ -61,7 +61,7 @@ class wakeup {
   }
 
  private:
-  asio::steady_timer timer_;
+  net::steady_timer timer_;
   bool pending_ = false;
 };
 

@@ -23,7 +23,7 @@ awaitable<first_bytes> classify(net::duplex& stream, duration wait_limit) {
   auto& socket = stream.socket();
   const auto deadline = std::chrono::steady_clock::now() + wait_limit;
   std::array<char, h2_client_preface.size()> first;
-  asio::steady_timer timer(socket.get_executor());
+  net::steady_timer timer(socket.get_executor());
   for (;;) {
     error_code ec;
     const auto ready = socket.available(ec);
@@ -31,7 +31,7 @@ awaitable<first_bytes> classify(net::duplex& stream, duration wait_limit) {
       co_return first_bytes::gone;
     }
     if (ready > 0) {
-      const auto n = socket.receive(asio::buffer(first), net::tcp::socket::message_peek, ec);
+      const auto n = socket.receive(asio::buffer(first), net::tcp_socket::message_peek, ec);
       if (ec || n == 0) {
         co_return first_bytes::gone;
       }

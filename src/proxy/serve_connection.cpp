@@ -28,7 +28,7 @@ std::vector<std::string_view> served_alpn() {
 
 namespace {
 
-std::string peer_of(const net::tcp::socket& socket) {
+std::string peer_of(const net::tcp_socket& socket) {
   net::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   return ec ? std::string("unknown") : net::to_string(peer);
@@ -46,12 +46,12 @@ session_fn session_for(std::string_view alpn) {
 // The handshake, then the session ALPN chose. `tls` is held for the
 // connection's life: the contexts its SSL object points into stay alive
 // whatever a reload publishes meanwhile.
-net::awaitable<void> serve_tls(net::tcp::socket socket, std::shared_ptr<net::server_tls> tls,
+net::awaitable<void> serve_tls(net::tcp_socket socket, std::shared_ptr<net::server_tls> tls,
                                worker_context& worker, const listener_info& listener) {
   using namespace asio::experimental::awaitable_operators;
   const auto timeout = worker.published()->snapshot->source().gateway.limits.header_timeout;
   net::duplex stream(std::move(socket), tls->context());
-  asio::steady_timer timer(worker.io(), timeout);
+  net::steady_timer timer(worker.io(), timeout);
   const auto outcome =
       co_await (stream.handshake(net::ssl::stream_base::server) || timer.async_wait(use_nothrow));
   net::error_code ec = outcome.index() == 1 ? net::error_code(asio::error::timed_out)
@@ -80,7 +80,7 @@ net::awaitable<void> serve_tls(net::tcp::socket socket, std::shared_ptr<net::ser
 
 // Not a coroutine: a plain connection's start leaves no frame behind for the
 // connection's life (about 1 KiB per idle keep-alive connection).
-net::awaitable<void> serve_connection(net::tcp::socket socket, worker_context& worker,
+net::awaitable<void> serve_connection(net::tcp_socket socket, worker_context& worker,
                                       const listener_info& listener) {
   const auto& published = worker.published();
   std::shared_ptr<net::server_tls> tls =

@@ -41,7 +41,7 @@ std::vector<std::string_view> served_alpn();
 // limits.header_timeout; failures are logged at debug and counted in
 // cohort_tls_handshake_failures_total), then the session ALPN selected, with
 // X-Forwarded-Proto: https.
-net::awaitable<void> serve_connection(net::tcp::socket socket, worker_context& worker,
+net::awaitable<void> serve_connection(net::tcp_socket socket, worker_context& worker,
                                       const listener_info& listener);
 
 }  // namespace cohort::proxy

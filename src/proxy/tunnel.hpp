@@ -52,7 +52,7 @@ class tunnel final : public closable_tunnel {
 
   net::duplex& client_;
   net::duplex& upstream_;
-  net::asio::steady_timer timer_;
+  net::steady_timer timer_;
   duration idle_timeout_;
   clock::time_point last_activity_;
   clock::time_point forced_ = clock::time_point::max();

@@ -239,7 +239,7 @@ routing::rollout_states controller::routing_states() const {
 }
 
 void controller::run() {
-  timer_ = std::make_unique<asio::steady_timer>(ctx_);
+  timer_ = std::make_unique<net::steady_timer>(ctx_);
   asio::co_spawn(ctx_, tick_loop(), asio::detached);
 }
 
@@ -475,7 +475,7 @@ void controller::call_webhook(managed& m, rollout::call_webhook call) {
         bool ok = false;
         for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
           if (attempt > 0) {
-            asio::steady_timer pause(ctx_, std::chrono::milliseconds(250 << attempt));
+            net::steady_timer pause(ctx_, std::chrono::milliseconds(250 << attempt));
             co_await pause.async_wait(net::use_nothrow);
           }
           net::client_request req;

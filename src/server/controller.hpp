@@ -81,7 +81,7 @@ class controller {
   std::map<std::string, std::unique_ptr<managed>, std::less<>> rollouts_;
   std::vector<std::unique_ptr<managed>> retired_;  // removed by a reload while a tick ran
   std::map<std::tuple<std::string, std::string, std::string>, double> checks_;
-  std::unique_ptr<net::asio::steady_timer> timer_;
+  std::unique_ptr<net::steady_timer> timer_;
   bool stopped_ = false;
   bool reconfiguring_ = false;
 };

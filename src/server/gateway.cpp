@@ -32,7 +32,7 @@ struct gateway::worker {
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   net::mailbox mailbox{ctx};
   std::unique_ptr<proxy::worker_context> context;
-  std::vector<std::unique_ptr<net::tcp::acceptor>> acceptors;
+  std::vector<std::unique_ptr<net::tcp_acceptor>> acceptors;
   std::thread thread;
 };
 
@@ -69,7 +69,7 @@ std::vector<std::string> to_strings(const config::diagnostics& diags) {
   return out;
 }
 
-awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context& context,
+awaitable<void> accept_loop(net::tcp_acceptor& acceptor, proxy::worker_context& context,
                             const proxy::listener_info& listener) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
@@ -78,7 +78,7 @@ awaitable<void> accept_loop(net::tcp::acceptor& acceptor, proxy::worker_context&
         co_return;
       }
       // Out of descriptors and the like: back off instead of spinning.
-      asio::steady_timer pause(context.io(), std::chrono::milliseconds(50));
+      net::steady_timer pause(context.io(), std::chrono::milliseconds(50));
       co_await pause.async_wait(use_nothrow);
       continue;
     }
@@ -255,7 +255,7 @@ int gateway::run() {
         return 1;
       }
       address.port = acceptor->local_endpoint().port();
-      w->acceptors.push_back(std::make_unique<net::tcp::acceptor>(std::move(*acceptor)));
+      w->acceptors.push_back(std::make_unique<net::tcp_acceptor>(std::move(*acceptor)));
       asio::co_spawn(w->ctx, accept_loop(*w->acceptors.back(), *w->context, *info), asio::detached);
     }
     log::info("listening", {{"listener", l.name}, {"address", format_host_port(address)}});
@@ -284,7 +284,7 @@ int gateway::run() {
   admin_->start();
   controller_->set_event_sink(
       [this](const nlohmann::json& e) { admin_->broadcast(e.value("type", "rollout"), e.dump()); });
-  stats_timer_ = std::make_unique<asio::steady_timer>(main_ctx_);
+  stats_timer_ = std::make_unique<net::steady_timer>(main_ctx_);
   asio::co_spawn(main_ctx_, stats_loop(), asio::detached);
   log::info("admin listening", {{"address", net::to_string(admin_->local_endpoint())}});
 
@@ -326,7 +326,7 @@ void gateway::begin_shutdown() {
   }
   drain_deadline_ =
       std::chrono::steady_clock::now() + snapshot()->source().gateway.limits.drain_timeout;
-  drain_timer_ = std::make_unique<asio::steady_timer>(main_ctx_);
+  drain_timer_ = std::make_unique<net::steady_timer>(main_ctx_);
   check_drained();
 }
 

@@ -92,13 +92,13 @@ class gateway {
   // Health flags and rate limiters the workers share; the checker writes the flags.
   upstream::shared_table upstream_shared_;
   std::unique_ptr<upstream::health_checker> health_;  // after main_ctx_ and the table
-  std::unique_ptr<net::asio::steady_timer> stats_timer_;
+  std::unique_ptr<net::steady_timer> stats_timer_;
   std::deque<nlohmann::json> stats_history_;
   std::uint64_t stats_through_ = 0;  // last monotonic second sampled
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::unique_ptr<proxy::listener_info>> listener_infos_;
   std::unique_ptr<admin::server> admin_;
-  std::unique_ptr<net::asio::steady_timer> drain_timer_;
+  std::unique_ptr<net::steady_timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   std::atomic<bool> ready_{false};
   bool shutting_down_ = false;

@@ -301,8 +301,8 @@ void h2_stream::cancel() {
 // the response is read): setting the expiry would cancel the others, so it
 // is set once; wake() cancels, which wakes every wait, and each re-checks.
 net::awaitable<void> h2_stream::wait() {
-  if (signal_.expiry() != asio::steady_timer::time_point::max()) {
-    signal_.expires_at(asio::steady_timer::time_point::max());
+  if (signal_.expiry() != net::steady_timer::time_point::max()) {
+    signal_.expires_at(net::steady_timer::time_point::max());
   }
   co_await signal_.async_wait(use_nothrow);
 }
@@ -409,7 +409,7 @@ net::awaitable<h2_piece> h2_stream::read_body() {
 
 // ---------------------------------------------------------------- h2_connection
 
-h2_connection::h2_connection(asio::any_io_executor ex, endpoint_state* ep, const h2_settings& s)
+h2_connection::h2_connection(net::executor ex, endpoint_state* ep, const h2_settings& s)
     : ex_(ex), endpoint_(ep), settings_(s), wake_(ex), ready_(ex) {
   nghttp2_session_callbacks* cbs = nullptr;
   nghttp2_session_callbacks_new(&cbs);
@@ -463,7 +463,7 @@ void h2_connection::connect_failed(connect_failure why) {
 net::awaitable<bool> h2_connection::wait_ready() {
   auto self = shared_from_this();
   while (state_ == state::connecting) {
-    ready_.expires_at(asio::steady_timer::time_point::max());
+    ready_.expires_at(net::steady_timer::time_point::max());
     co_await ready_.async_wait(use_nothrow);
   }
   co_return state_ == state::open;
@@ -600,7 +600,7 @@ net::awaitable<void> h2_connection::writer(std::shared_ptr<h2_connection> self) 
     if (idle) {
       wake_.expires_after(settings_.idle_timeout);
     } else {
-      wake_.expires_at(asio::steady_timer::time_point::max());
+      wake_.expires_at(net::steady_timer::time_point::max());
     }
     const auto [ec] = co_await wake_.async_wait(use_nothrow);
     if (!ec && idle && streams_.empty() && state_ == state::open && !goaway_sent_) {

@@ -111,7 +111,7 @@ class h2_stream {
   void fail(h2_failure f);
 
   std::shared_ptr<h2_connection> conn_;
-  net::asio::steady_timer signal_;
+  net::steady_timer signal_;
   std::int32_t id_ = -1;
   bool closed_ = false;      // nghttp2 closed the stream
   bool remote_end_ = false;  // END_STREAM received
@@ -144,7 +144,7 @@ class h2_stream {
 
 class h2_connection : public std::enable_shared_from_this<h2_connection> {
  public:
-  h2_connection(net::asio::any_io_executor ex, endpoint_state* ep, const h2_settings& s);
+  h2_connection(net::executor ex, endpoint_state* ep, const h2_settings& s);
   ~h2_connection();
   h2_connection(const h2_connection&) = delete;
   h2_connection& operator=(const h2_connection&) = delete;
@@ -189,13 +189,13 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   void attach(h2_stream* s) { streams_.push_back(s); }
   void detach(h2_stream* s);
 
-  net::asio::any_io_executor ex_;
+  net::executor ex_;
   endpoint_state* endpoint_;
   h2_settings settings_;
   nghttp2_session* session_ = nullptr;
   std::unique_ptr<connection> transport_;
-  net::asio::steady_timer wake_;   // the writer sleeps on it
-  net::asio::steady_timer ready_;  // streams wait on it while connecting
+  net::steady_timer wake_;   // the writer sleeps on it
+  net::steady_timer ready_;  // streams wait on it while connecting
   state state_ = state::connecting;
   connect_failure connect_failure_ = connect_failure::none;
   bool goaway_received_ = false;

@@ -59,7 +59,7 @@ void health_checker::configure(const config::config& cfg) {
             t = std::make_shared<target>();
             t->key = key;
             t->flag = shared_.health_flag(key);
-            t->timer = std::make_unique<asio::steady_timer>(ctx_);
+            t->timer = std::make_unique<net::steady_timer>(ctx_);
           }
           t->policy = *svc.health_check;
           found = next.emplace(key, std::move(t)).first;

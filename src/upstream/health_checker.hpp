@@ -53,7 +53,7 @@ class health_checker {
     config::health_check_config policy;
     health_tracker tracker;
     std::atomic<bool>* flag = nullptr;
-    std::unique_ptr<net::asio::steady_timer> timer;
+    std::unique_ptr<net::steady_timer> timer;
     bool stopped = false;
   };
   static net::awaitable<void> run(net::asio::io_context& ctx, std::shared_ptr<target> t);

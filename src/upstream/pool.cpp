@@ -225,8 +225,8 @@ awaitable<acquire_result> pool::connect(endpoint_state& ep, duration connect_tim
       }
     }
   } pending{breaker};
-  tcp::socket socket(ctx_);
-  asio::steady_timer timer(ctx_, connect_timeout);
+  net::tcp_socket socket(ctx_);
+  net::steady_timer timer(ctx_, connect_timeout);
   auto outcome = co_await (socket.async_connect(ep.address, net::use_nothrow) ||
                            timer.async_wait(net::use_nothrow));
   if (outcome.index() == 1) {

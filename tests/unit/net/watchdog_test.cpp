@@ -94,7 +94,7 @@ TEST(Watchdog, StopThenSettleLeavesNoHandlerBehind) {
 TEST(Watchdog, WatchCancelsAStalledTaskAndRethrowsFailures) {
   asio::io_context io;
   watchdog dog(io);
-  asio::steady_timer stalled(io, clock_type::time_point::max());
+  steady_timer stalled(io, clock_type::time_point::max());
   bool finished = false;
   asio::co_spawn(
       io,

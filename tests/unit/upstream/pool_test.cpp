@@ -122,7 +122,7 @@ TEST(Pool, ReleaseDoesNotKeepConnectionsOfDrainedEndpoints) {
   EXPECT_FALSE(stable_ep->drain);
   // An open (unconnected but open) socket stands for a finished exchange's connection.
   const auto open_connection = [&](endpoint_state* ep) {
-    net::tcp::socket s(ctx);
+    net::tcp_socket s(ctx);
     s.open(net::tcp::v4());
     return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
   };
@@ -146,7 +146,7 @@ TEST(Pool, TakeIdleHandsBackTheLastReleasedConnectionMarkedReused) {
   ASSERT_NE(ep, nullptr);
   EXPECT_EQ(p.take_idle(*ep), nullptr);  // nothing idle yet: the caller connects
   const auto open_connection = [&] {
-    net::tcp::socket s(ctx);
+    net::tcp_socket s(ctx);
     s.open(net::tcp::v4());
     return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
   };
