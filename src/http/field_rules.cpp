@@ -6,16 +6,6 @@ namespace cohort::http::detail {
 
 namespace {
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && is_ows(s.back())) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // Calls f(element) for each comma-separated element, OWS trimmed, empty ones
 // included (the caller decides whether an empty element is an error); stops
 // early when f returns false and then returns false itself.

@@ -48,8 +48,6 @@ inline bool iequals(std::string_view a, std::string_view b) {
 using cohort::field_id;
 using cohort::trim_ows;
 
-// Which of the fields the gateway acts on name is; field_id::other for the rest.
-// By length first: most names are rejected without comparing a byte.
 namespace detail {
 // name (whose size is N - 1) equals the lower-case literal known, ignoring
 // ASCII case. The size is a constant, so the words unroll; only name is lowered.
@@ -73,6 +71,8 @@ inline bool is_known_name(std::string_view name, const char (&known)[N]) {
 }
 }  // namespace detail
 
+// Which of the fields the gateway acts on name is; field_id::other for the rest.
+// By length first: most names are rejected without comparing a byte.
 inline field_id identify_field(std::string_view name) {
   const auto is = [name](const auto& known) { return detail::is_known_name(name, known); };
   switch (name.size()) {

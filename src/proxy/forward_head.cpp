@@ -40,13 +40,7 @@ template <class Fn>
 void for_each_token(std::string_view list, Fn&& fn) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
-    std::string_view token = list.substr(0, comma);
-    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
-      token.remove_prefix(1);
-    }
-    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
-      token.remove_suffix(1);
-    }
+    const std::string_view token = trim_ows(list.substr(0, comma));
     if (!token.empty()) {
       fn(token);
     }
