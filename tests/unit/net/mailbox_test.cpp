@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -29,7 +30,7 @@ TEST(Mailbox, RunsPostedWorkOnTheOwnerThreadInOrder) {
   w.box.start();
   std::thread owner([&] {
     ran_on = std::this_thread::get_id();
-    w.io.run();
+    w.io.run_for(10s);  // bounded: a lost stop fails the test instead of hanging it
   });
   constexpr int posters = 4;
   constexpr int each = 500;
@@ -68,15 +69,18 @@ TEST(Mailbox, WakesAnIdleContext) {
   worker_fixture w;
   w.box.start();
   std::atomic<bool> ran{false};
-  std::thread owner([&] { w.io.run(); });
+  const auto started = std::chrono::steady_clock::now();
+  std::thread owner([&] { w.io.run_for(10s); });
   std::this_thread::sleep_for(50ms);  // the owner is asleep in epoll_wait by now
   w.box.post([&] {
     ran = true;
     w.guard.reset();
     w.io.stop();
   });
-  owner.join();  // returns only if the post woke it
+  owner.join();
   EXPECT_TRUE(ran);
+  // Woken by the post, not by run_for's limit.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
 }
 
 }  // namespace
