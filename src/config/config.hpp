@@ -91,6 +91,15 @@ struct http2_config {
   std::uint32_t max_header_list_size = 65536;   // decoded header bytes per request -> 431 above
 };
 
+// The fields the gateway adds to what it forwards. All on by default; a
+// deployment whose load balancer in front already sets them, or whose
+// backends must not see them, turns them off.
+struct proxy_headers_config {
+  bool x_forwarded = true;  // X-Forwarded-For (client address appended) and X-Forwarded-Proto
+  bool via = true;          // Via on forwarded requests and on responses
+  bool traceparent = true;  // a W3C traceparent naming the gateway's span
+};
+
 struct gateway_config {
   std::vector<listener_config> listeners;
   unsigned workers = 0;         // 0: auto, one per core
@@ -99,6 +108,7 @@ struct gateway_config {
   access_log_config access_log;
   websocket_config websocket;
   http2_config http2;
+  proxy_headers_config proxy_headers;
 };
 
 struct admin_config {

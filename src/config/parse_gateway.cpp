@@ -107,6 +107,20 @@ void parse_websocket(context& cx, const field& f, websocket_config& out) {
   }
 }
 
+void parse_proxy_headers(context& cx, const field& f, proxy_headers_config& out) {
+  object o(cx, f, "gateway proxy_headers", {"x_forwarded", "via", "traceparent"});
+  o.check_keys();
+  if (const auto b = o.boolean("x_forwarded")) {
+    out.x_forwarded = *b;
+  }
+  if (const auto b = o.boolean("via")) {
+    out.via = *b;
+  }
+  if (const auto b = o.boolean("traceparent")) {
+    out.traceparent = *b;
+  }
+}
+
 void parse_http2(context& cx, const field& f, http2_config& out) {
   object o(cx, f, "gateway http2",
            {"max_concurrent_streams", "initial_window_size", "max_header_list_size"});
@@ -159,9 +173,9 @@ bool is_loopback(const std::string& host) {
 }  // namespace
 
 void parse_gateway(context& cx, const field& f, gateway_config& out) {
-  object o(
-      cx, f, "gateway",
-      {"listeners", "workers", "decision_header", "limits", "access_log", "websocket", "http2"});
+  object o(cx, f, "gateway",
+           {"listeners", "workers", "decision_header", "limits", "access_log", "websocket", "http2",
+            "proxy_headers"});
   o.check_keys();
   if (!o.is_map()) {
     return;
@@ -203,6 +217,9 @@ void parse_gateway(context& cx, const field& f, gateway_config& out) {
   }
   if (const field* http2 = o.find("http2")) {
     parse_http2(cx, *http2, out.http2);
+  }
+  if (const field* proxy_headers = o.find("proxy_headers")) {
+    parse_proxy_headers(cx, *proxy_headers, out.proxy_headers);
   }
 }
 

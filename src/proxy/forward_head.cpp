@@ -148,6 +148,9 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
     }
     switch (id) {
       case field_id::x_forwarded_for:
+        if (!opts.x_forwarded) {
+          break;
+        }
         // Merged into one field below, the client's address last.
         if (forwarded_for_first.empty()) {
           forwarded_for_first = h.value;
@@ -156,6 +159,9 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
         }
         continue;
       case field_id::x_forwarded_proto:
+        if (!opts.x_forwarded) {
+          break;
+        }
         continue;
       case field_id::traceparent:
         if (!opts.traceparent.empty()) {
@@ -173,24 +179,28 @@ void append_upstream_request_head(std::string& out, const http::request_head& re
   if (!host_seen) {
     append_field(out, "Host", req.host.empty() ? opts.fallback_host : req.host);
   }
-  out.append("X-Forwarded-For: ");
-  if (!forwarded_for_first.empty()) {
-    if (forwarded_for_many) {
-      for (const auto& h : req.headers) {
-        if (id_of(h) == field_id::x_forwarded_for) {
-          out.append(h.value);
-          out.append(", ");
+  if (opts.x_forwarded) {
+    out.append("X-Forwarded-For: ");
+    if (!forwarded_for_first.empty()) {
+      if (forwarded_for_many) {
+        for (const auto& h : req.headers) {
+          if (id_of(h) == field_id::x_forwarded_for) {
+            out.append(h.value);
+            out.append(", ");
+          }
         }
+      } else {
+        out.append(forwarded_for_first);
+        out.append(", ");
       }
-    } else {
-      out.append(forwarded_for_first);
-      out.append(", ");
     }
+    out.append(opts.client_ip);
+    out.append("\r\n");
+    append_field(out, "X-Forwarded-Proto", opts.proto);
   }
-  out.append(opts.client_ip);
-  out.append("\r\n");
-  append_field(out, "X-Forwarded-Proto", opts.proto);
-  out.append(req.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  if (opts.via) {
+    out.append(req.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  }
   if (!opts.traceparent.empty()) {
     append_field(out, "traceparent", opts.traceparent);
   }
@@ -282,28 +292,32 @@ void upstream_h2_request_fields(const http::request_head& req, const upstream_re
         (check_nominated && nominated_by_connection(req.headers, h.name))) {
       continue;
     }
-    if (id == field_id::x_forwarded_proto ||
+    if ((opts.x_forwarded && id == field_id::x_forwarded_proto) ||
         (!opts.traceparent.empty() && id == field_id::traceparent)) {
       continue;
     }
-    if (id == field_id::x_forwarded_for) {
+    if (opts.x_forwarded && id == field_id::x_forwarded_for) {
       forwarded_for = true;  // merged below, the client's address last
       continue;
     }
     b.add(h.name, h.value);
   }
-  b.add("x-forwarded-for", {});
-  if (forwarded_for) {
-    for (const auto& h : req.headers) {
-      if (id_of(h) == field_id::x_forwarded_for) {
-        b.extend(h.value);
-        b.extend(", ");
+  if (opts.x_forwarded) {
+    b.add("x-forwarded-for", {});
+    if (forwarded_for) {
+      for (const auto& h : req.headers) {
+        if (id_of(h) == field_id::x_forwarded_for) {
+          b.extend(h.value);
+          b.extend(", ");
+        }
       }
     }
+    b.extend(opts.client_ip);
+    b.add("x-forwarded-proto", opts.proto);
   }
-  b.extend(opts.client_ip);
-  b.add("x-forwarded-proto", opts.proto);
-  b.add("via", req.ver == http::version::http10 ? "1.0 cohort" : "1.1 cohort");
+  if (opts.via) {
+    b.add("via", req.ver == http::version::http10 ? "1.0 cohort" : "1.1 cohort");
+  }
   if (!opts.traceparent.empty()) {
     b.add("traceparent", opts.traceparent);
   }
@@ -333,7 +347,9 @@ void append_downstream_response_head(std::string& out, const http::response_head
     }
     append_field(out, h.name, h.value);
   }
-  out.append(resp.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  if (opts.via) {
+    out.append(resp.ver == http::version::http10 ? "Via: 1.0 cohort\r\n" : "Via: 1.1 cohort\r\n");
+  }
   if (!opts.decision_header.empty()) {
     append_field(out, opts.decision_header, opts.decision_value);
   }

@@ -28,6 +28,9 @@ struct upstream_request_options {
   std::string_view proto = "http";  // X-Forwarded-Proto
   std::string_view fallback_host;   // Host to send when the client sent none (HTTP/1.0)
   std::string_view traceparent;     // when non-empty, replaces/sets the traceparent header
+  // Off: the client's X-Forwarded-For / -Proto pass unchanged and none is added.
+  bool x_forwarded = true;
+  bool via = true;  // add "Via: 1.x cohort"
   // A WebSocket handshake: the client's Upgrade field is kept and
   // "Connection: upgrade" sent (both are hop-by-hop and dropped otherwise).
   bool upgrade = false;
@@ -67,6 +70,7 @@ struct downstream_response_options {
   std::string_view decision_header;  // name; empty: none
   std::string_view decision_value;
   std::string_view set_cookie;  // a full Set-Cookie value; empty: none
+  bool via = true;              // add "Via: 1.x cohort"
   // A 101 Switching Protocols: the Upgrade field is kept, "Connection:
   // upgrade" sent, and no framing field written (the bytes that follow are
   // the new protocol's).

@@ -257,8 +257,8 @@ class h1_session final : public drainable {
         }
       }
       s.scope_.upstream = ex.endpoint()->key;
-      upstream_request_options opts{s.client_ip_, s.listener_.proto, s.scope_.upstream,
-                                    s.scope_.trace.traceparent()};
+      upstream_request_options opts = s.scope_.upstream_options(
+          s.snap_->source().gateway.proxy_headers, s.client_ip_, s.listener_.proto);
       opts.upgrade = s.websocket_;
       ex.set_request(s.req_, opts);
       if (!head_consumed_) {
@@ -515,6 +515,7 @@ class h1_session final : public drainable {
     }
     opts.close = !keep_alive;
     opts.client_http10 = client10;
+    opts.via = gateway.proxy_headers.via;
     std::array<char, 192> reason;
     if (!gateway.decision_header.empty()) {
       opts.decision_header = gateway.decision_header;
@@ -596,6 +597,7 @@ class h1_session final : public drainable {
     }
     downstream_response_options opts;
     opts.upgrade = true;
+    opts.via = gateway.proxy_headers.via;
     std::array<char, 192> reason;
     if (!gateway.decision_header.empty()) {
       opts.decision_header = gateway.decision_header;

@@ -830,8 +830,8 @@ class h2_connection final : public drainable {
     awaitable<send_outcome> send(upstream_exchange& ex) override {
       auto& s = s_;
       s.scope.upstream = ex.endpoint()->key;
-      const upstream_request_options opts{c_.client_ip_, c_.listener_.proto, s.scope.upstream,
-                                          s.scope.trace.traceparent()};
+      const upstream_request_options opts = s.scope.upstream_options(
+          s.pub->snapshot->source().gateway.proxy_headers, c_.client_ip_, c_.listener_.proto);
       ex.set_request(s.req, opts);
       if (held_ || s.req.framing == http::body_framing::none) {
         co_return co_await ex.send_body(s.held, true, s.trailers_in)
@@ -1018,7 +1018,9 @@ class h2_connection final : public drainable {
                rh.find("content-length") != nullptr) {
       nv.add("content-length", rh.content_length);  // HEAD keeps the declared length
     }
-    nv.add("via", rh.ver == http::version::http10 ? "1.0 cohort" : "1.1 cohort");
+    if (gateway.proxy_headers.via) {
+      nv.add("via", rh.ver == http::version::http10 ? "1.0 cohort" : "1.1 cohort");
+    }
     std::array<char, 192> reason;
     if (!gateway.decision_header.empty()) {
       nv.add(gateway.decision_header, decision_value(s, reason));

@@ -91,6 +91,16 @@ void request_scope::begin(worker_context& worker, const published_state& pub,
   count_decision(worker, pub, decision);
 }
 
+upstream_request_options request_scope::upstream_options(const config::proxy_headers_config& added,
+                                                         std::string_view client_ip,
+                                                         std::string_view proto) const {
+  upstream_request_options opts{client_ip, proto, upstream,
+                                added.traceparent ? trace.traceparent() : std::string_view{}};
+  opts.x_forwarded = added.x_forwarded;
+  opts.via = added.via;
+  return opts;
+}
+
 void request_scope::finish(worker_context& worker, const published_state& pub,
                            std::string& log_line) {
   const auto& d = decision;

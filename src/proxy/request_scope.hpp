@@ -49,6 +49,13 @@ struct request_scope {
   // request an error for the analysis, whatever its HTTP status.
   void settle_grpc(worker_context& worker, const published_state& pub, const upstream_exchange& ex);
 
+  // How the request's head is written upstream: the client's address and the
+  // listener's scheme, the fields the gateway adds as gateway.proxy_headers
+  // says, this request's traceparent and the endpoint chosen (set upstream first).
+  upstream_request_options upstream_options(const config::proxy_headers_config& added,
+                                            std::string_view client_ip,
+                                            std::string_view proto) const;
+
   // Records the ended request in the worker's metrics and the access log.
   void finish(worker_context& worker, const published_state& pub, std::string& log_line);
 };

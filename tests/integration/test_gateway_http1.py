@@ -572,6 +572,62 @@ class GatewayWithoutDecisionHeader(unittest.TestCase):
             self.assertIsNone(headers["x-cohort-decision"])
 
 
+class GatewayProxyHeadersOff(unittest.TestCase):
+    """gateway.proxy_headers all false: the backend sees the client's own
+    X-Forwarded-*, traceparent and no Via; the client sees no Via, over
+    HTTP/1.1 and HTTP/2 alike."""
+
+    CLIENT_TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    SENT = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "gopher",
+            "traceparent": CLIENT_TRACE}
+
+    def check_backend_saw_the_clients_fields(self, doc):
+        self.assertEqual(echo_headers(doc, "X-Forwarded-For"), ["203.0.113.7"])
+        self.assertEqual(echo_headers(doc, "X-Forwarded-Proto"), ["gopher"])
+        self.assertEqual(echo_headers(doc, "traceparent"), [self.CLIENT_TRACE])
+        self.assertEqual(echo_headers(doc, "Via"), [])
+
+    def test_nothing_added_when_all_are_off(self):
+        with start_backend(label="plain") as b:
+            config = gateway_config([service("s", [b])], [route("r", "s", path_prefix="/")])
+            config["gateway"]["proxy_headers"] = {"x_forwarded": False, "via": False,
+                                                  "traceparent": False}
+            with Gateway(config) as gw:
+                port = gw.port("public")
+                status, headers, body = http_get(port, "/echo/off", headers=self.SENT)
+                self.assertEqual(status, 200)
+                self.assertIsNone(headers["via"])
+                self.check_backend_saw_the_clients_fields(json.loads(body))
+
+                args = ["curl", "-s", "-i", "--http2-prior-knowledge", "--max-time", "5"]
+                for name, value in self.SENT.items():
+                    args += ["-H", "%s: %s" % (name, value)]
+                out = subprocess.run(args + ["http://127.0.0.1:%d/echo/off-h2" % port],
+                                     capture_output=True, timeout=10).stdout.decode()
+                head, _, body = out.partition("\r\n\r\n")
+                self.assertTrue(head.startswith("HTTP/2 200"), out)
+                self.assertNotIn("\nvia:", head.lower())
+                self.check_backend_saw_the_clients_fields(json.loads(body))
+
+    def test_defaults_add_them(self):
+        # The control: the same request through a default gateway.
+        with start_backend(label="plain") as b, \
+                Gateway(gateway_config([service("s", [b])],
+                                       [route("r", "s", path_prefix="/")])) as gw:
+            status, headers, body = http_get(gw.port("public"), "/echo/on", headers=self.SENT)
+            self.assertEqual(status, 200)
+            self.assertRegex(headers["via"], r"^1\.1 cohort$")
+            doc = json.loads(body)
+            self.assertEqual(echo_headers(doc, "X-Forwarded-For"), ["203.0.113.7, 127.0.0.1"])
+            self.assertEqual(echo_headers(doc, "X-Forwarded-Proto"), ["http"])
+            self.assertEqual(len(echo_headers(doc, "Via")), 1)
+            trace = echo_headers(doc, "traceparent")
+            self.assertEqual(len(trace), 1)
+            # The gateway's span continues the client's trace under a new parent id.
+            self.assertTrue(trace[0].startswith("00-0af7651916cd43dd8448eb211c80319c-"), trace)
+            self.assertNotEqual(trace[0], self.CLIENT_TRACE)
+
+
 class GatewayLargeUpload(unittest.TestCase):
     def test_100_mib_chunked_upload_with_flat_memory(self):
         seg, head, count = 1 << 20, 4096, 100

@@ -1,9 +1,12 @@
-// Head rewriting for WebSocket handshakes: the Upgrade field survives only
-// when the gateway tunnels, both ways.
+// Head rewriting: for WebSocket handshakes the Upgrade field survives only
+// when the gateway tunnels, both ways; the fields the gateway adds follow
+// gateway.proxy_headers.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "http/parser.hpp"
 #include "proxy/forward_head.hpp"
@@ -99,6 +102,105 @@ TEST(WebsocketUpgrade, SwitchingProtocolsHeadKeepsUpgradeAndAddsTheDecision) {
   std::string plain;
   append_downstream_response_head(plain, head, {});
   EXPECT_EQ(plain.find("Upgrade:"), std::string::npos) << plain;
+}
+
+const std::string forwarded_request =
+    "GET /a HTTP/1.1\r\nHost: api\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: gopher\r\n"
+    "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+constexpr std::string_view own_traceparent =
+    "00-11111111111111112222222222222222-3333333333333333-01";
+
+std::vector<std::string> h2_fields(const http::request_head& req,
+                                   const upstream_request_options& opts) {
+  std::string storage;
+  std::vector<http::header> fields;
+  upstream_h2_request_fields(req, opts, "http", storage, fields);
+  std::vector<std::string> out;
+  for (const auto& f : fields) {
+    out.push_back(std::string(f.name) + ": " + std::string(f.value));
+  }
+  return out;
+}
+
+bool has(const std::vector<std::string>& fields, const std::string& field) {
+  return std::find(fields.begin(), fields.end(), field) != fields.end();
+}
+
+TEST(ProxyHeaders, AddedByDefault) {
+  const auto req = parse(forwarded_request);
+  const upstream_request_options opts{"10.0.0.1", "https", "", own_traceparent};
+  std::string out;
+  append_upstream_request_head(out, req->head, opts);
+  EXPECT_NE(out.find("\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.1\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nX-Forwarded-Proto: https\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("gopher"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\nVia: 1.1 cohort\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\r\ntraceparent: " + std::string(own_traceparent) + "\r\n"),
+            std::string::npos);
+  EXPECT_EQ(out.find("0af7651916cd43dd8448eb211c80319c"), std::string::npos) << out;
+
+  const auto fields = h2_fields(req->head, opts);
+  EXPECT_TRUE(has(fields, "x-forwarded-for: 203.0.113.7, 10.0.0.1"));
+  EXPECT_TRUE(has(fields, "x-forwarded-proto: https"));
+  EXPECT_TRUE(has(fields, "via: 1.1 cohort"));
+  EXPECT_TRUE(has(fields, "traceparent: " + std::string(own_traceparent)));
+}
+
+TEST(ProxyHeaders, OffPassesTheClientsFieldsUnchanged) {
+  const auto req = parse(forwarded_request);
+  upstream_request_options opts{"10.0.0.1", "https", "", ""};  // traceparent: false
+  opts.x_forwarded = false;
+  opts.via = false;
+  std::string out;
+  append_upstream_request_head(out, req->head, opts);
+  EXPECT_EQ(out,
+            "GET /a HTTP/1.1\r\nHost: api\r\nX-Forwarded-For: 203.0.113.7\r\n"
+            "X-Forwarded-Proto: gopher\r\n"
+            "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n");
+
+  // HTTP/2 names are lower case; the values are the client's, once each.
+  const auto fields = h2_fields(req->head, opts);
+  EXPECT_TRUE(has(fields, "x-forwarded-for: 203.0.113.7"));
+  EXPECT_TRUE(has(fields, "x-forwarded-proto: gopher"));
+  EXPECT_TRUE(has(fields, "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+  EXPECT_EQ(fields.size(), 7u);  // 4 pseudo-fields and the client's 3
+  for (const auto& f : fields) {
+    EXPECT_FALSE(f.starts_with("via:")) << f;
+  }
+}
+
+TEST(ProxyHeaders, EachSwitchAlone) {
+  const auto req = parse("GET / HTTP/1.1\r\nHost: api\r\n\r\n");
+  upstream_request_options opts{"10.0.0.1", "http", "", own_traceparent};
+  opts.via = false;
+  std::string no_via;
+  append_upstream_request_head(no_via, req->head, opts);
+  EXPECT_EQ(no_via.find("Via:"), std::string::npos) << no_via;
+  EXPECT_NE(no_via.find("X-Forwarded-For: 10.0.0.1\r\n"), std::string::npos) << no_via;
+
+  opts.via = true;
+  opts.x_forwarded = false;
+  std::string no_forwarded;
+  append_upstream_request_head(no_forwarded, req->head, opts);
+  EXPECT_EQ(no_forwarded.find("X-Forwarded"), std::string::npos) << no_forwarded;
+  EXPECT_NE(no_forwarded.find("Via: 1.1 cohort\r\n"), std::string::npos) << no_forwarded;
+  EXPECT_NE(no_forwarded.find("traceparent: "), std::string::npos) << no_forwarded;
+}
+
+TEST(ProxyHeaders, ResponseViaFollowsTheSwitch) {
+  const std::string bytes = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+  http::response_head head;
+  ASSERT_EQ(http::parse_response_head(bytes, {}, false, head).status, http::parse_status::complete);
+  downstream_response_options opts;
+  opts.body = downstream_body::content_length;
+  opts.content_length = 2;
+  std::string with_via;
+  append_downstream_response_head(with_via, head, opts);
+  EXPECT_NE(with_via.find("\r\nVia: 1.1 cohort\r\n"), std::string::npos) << with_via;
+  opts.via = false;
+  std::string without;
+  append_downstream_response_head(without, head, opts);
+  EXPECT_EQ(without, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
 }
 
 }  // namespace
