@@ -9,6 +9,9 @@ The rule, the same for every proxy: a request with `X-User-Cohort: internal`
 goes to the canary backend; any other request goes to the canary when a sticky
 hash of `X-User-Id` falls in the first 5% of 10,000 buckets, else to stable.
 Upstream connections are kept alive.
+The request each proxy sends upstream is the same too: every proxy adds what
+Cohort adds (X-Forwarded-For, X-Forwarded-Proto, Via and a W3C traceparent with
+fresh ids), and Via on the response.
 
 Settings come from the environment (see docs/performance.md):
   BENCH_QUICK=1          2 rounds of 3 s, 1-worker round only, 2,000 idle conns
@@ -17,9 +20,13 @@ Settings come from the environment (see docs/performance.md):
   BENCH_CONNECTIONS      wrk connections (default 64)
   BENCH_WORKERS          worker configurations to run, e.g. "1 2" (default "1 2")
   BENCH_TARGETS          subset/order of "haproxy nginx cohort"
-  BENCH_BACKEND_CPU      "float" lets the backends run on either core (default),
-                         "0" pins them to core 0 with the proxy, "1" to core 1
-                         with wrk
+  BENCH_BACKEND_CPU      "0" pins the backends to core 0 with the proxy (default:
+                         the layout whose rounds agree), "1" to core 1 with wrk,
+                         "float" lets them run on either core (the scheduler
+                         then decides each round, see docs/performance.md)
+  BENCH_PROXY_HEADERS    "on": every proxy adds X-Forwarded-For/-Proto, Via and a
+                         traceparent (default); "off": none does (Cohort with
+                         gateway.proxy_headers all false)
   BENCH_IDLE_CONNS       idle keep-alive connections for the memory figure
                          (default 10000; 0 skips it)
   BENCH_OUT              also write all raw figures as JSON to this file
@@ -63,7 +70,10 @@ DURATION = env_int("BENCH_DURATION", 3 if QUICK else 10)
 CONNECTIONS = env_int("BENCH_CONNECTIONS", 64)
 WORKERS = [int(w) for w in os.environ.get("BENCH_WORKERS", "1" if QUICK else "1 2").split()]
 TARGETS = os.environ.get("BENCH_TARGETS", "haproxy nginx cohort").split()
-BACKEND_CPU = os.environ.get("BENCH_BACKEND_CPU", "float")
+BACKEND_CPU = os.environ.get("BENCH_BACKEND_CPU", "0")
+PROXY_HEADERS = os.environ.get("BENCH_PROXY_HEADERS", "on")
+if PROXY_HEADERS not in ("on", "off"):
+    sys.exit("BENCH_PROXY_HEADERS must be on or off, not %r" % PROXY_HEADERS)
 IDLE_CONNS = env_int("BENCH_IDLE_CONNS", 2000 if QUICK else 10000)
 COHORT_BIN = os.environ.get("COHORT_BIN", os.path.join(ROOT, "build/bin/cohort"))
 WRK_SCRIPT = os.path.join(HERE, "canary.lua")
@@ -251,6 +261,21 @@ def start_backends(work, workers, cpu):
     return p, stable, canary
 
 
+# The config lines that add the fields Cohort adds (see BENCH_PROXY_HEADERS).
+NGINX_ADDED_HEADERS = ("map $request_id $span_id", "proxy_set_header X-Forwarded-",
+                       "proxy_set_header Via", "proxy_set_header traceparent", "add_header Via")
+HAPROXY_ADDED_HEADERS = ("option forwardfor", "http-request set-header X-Forwarded-Proto",
+                         "http-request add-header Via", "http-request set-header traceparent",
+                         "http-response add-header Via")
+
+
+def added_headers(conf, lines):
+    """conf as written with BENCH_PROXY_HEADERS=on; without those lines when off."""
+    if PROXY_HEADERS == "on":
+        return conf
+    return "\n".join(l for l in conf.split("\n") if not l.strip().startswith(lines))
+
+
 def start_nginx(work, workers, cpu, stable, canary):
     d, top, http_common = nginx_common(work, "nginx", workers)
     port = free_port()
@@ -259,6 +284,7 @@ def start_nginx(work, workers, cpu, stable, canary):
   map $http_x_user_cohort $is_internal { internal 1; default 0; }
   split_clients "${http_x_user_id}" $bucket { 5%% canary; * stable; }
   map $is_internal $pool { 1 canary; default $bucket; }
+  map $request_id $span_id { "~^(?<half>.{16})" $half; }
   upstream stable { server 127.0.0.1:%d; keepalive 256; keepalive_requests 1000000; }
   upstream canary { server 127.0.0.1:%d; keepalive 256; keepalive_requests 1000000; }
   server {
@@ -268,6 +294,11 @@ def start_nginx(work, workers, cpu, stable, canary):
       proxy_pass http://$pool;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Via "1.1 nginx";
+      proxy_set_header traceparent "00-$request_id-$span_id-01";
+      add_header Via "1.1 nginx" always;
     }
   }
 }
@@ -277,6 +308,7 @@ def start_nginx(work, workers, cpu, stable, canary):
         port,
         h2_port,
     )
+    conf = added_headers(conf, NGINX_ADDED_HEADERS)
     path = os.path.join(d, "nginx.conf")
     with open(path, "w") as f:
         f.write(conf)
@@ -318,6 +350,11 @@ frontend fe
   http-request set-var(txn.bucket) req.hdr(X-User-Id),xxh32,mod(10000)
   use_backend canary if { req.hdr(X-User-Cohort) -m str internal }
   use_backend canary if { var(txn.bucket) -m int lt 500 }
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request add-header Via "1.1 haproxy"
+  http-request set-header traceparent "00-%%[uuid,regsub(-,,g)]-%%[uuid,regsub(-,,g),bytes(0,16)]-01"
+  http-response add-header Via "1.1 haproxy"
   default_backend stable
 
 backend stable
@@ -336,6 +373,7 @@ backend canary
         stable,
         canary,
     )
+    conf = added_headers(conf, HAPROXY_ADDED_HEADERS)
     path = os.path.join(d, "haproxy.cfg")
     with open(path, "w") as f:
         f.write(conf)
@@ -356,7 +394,7 @@ def start_cohort(work, workers, cpu, stable, canary):
   listeners: [{ name: public, address: "127.0.0.1:0" }]
   workers: %d
   access_log: { mode: off }
-admin: { address: "127.0.0.1:0" }
+%sadmin: { address: "127.0.0.1:0" }
 state: { store: "sqlite:%s/state.db" }
 services:
   - name: profile-api
@@ -379,6 +417,8 @@ rollouts:
     weight: 5%%
 """ % (
         workers,
+        "" if PROXY_HEADERS == "on" else
+        "  proxy_headers: { x_forwarded: false, via: false, traceparent: false }\n",
         d,
         stable,
         canary,
@@ -617,15 +657,19 @@ def main():
     started = []
     report = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(), "quick": QUICK,
               "rounds": ROUNDS, "duration_s": DURATION, "connections": CONNECTIONS,
-              "backend_cpu": BACKEND_CPU, "configs": {}}
+              "backend_cpu": BACKEND_CPU,
+              "proxy_headers": PROXY_HEADERS, "configs": {}}
     print("# Proxy benchmark (%s)" % report["date"])
     with open("/proc/loadavg") as f:
         load1 = float(f.read().split()[0])
     if load1 > 1.0:
         print("note: load average %.2f before starting; the machine is not quiet, expect noise "
               "(see 'other load')" % load1)
-    print("%s; %d rounds x %d s, %d wrk connections, targets %s" % (
-        report["machine"], ROUNDS, DURATION, CONNECTIONS, " ".join(TARGETS)))
+    print("%s; %d rounds x %d s, %d wrk connections, targets %s; backends %s; "
+          "forwarding fields (X-Forwarded-*, Via, traceparent) %s" % (
+              report["machine"], ROUNDS, DURATION, CONNECTIONS, " ".join(TARGETS),
+              "floating" if BACKEND_CPU == "float" else "on core " + BACKEND_CPU,
+              "added by every proxy" if PROXY_HEADERS == "on" else "added by none"))
 
     def stop_all():
         while started:
