@@ -13,7 +13,7 @@ measure() { # filter min_time -> "instructions calls"
   valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bench" \
     --benchmark_filter="$1" --benchmark_min_time="$2" >/dev/null 2>&1
   callgrind_annotate --tree=caller --inclusive=yes "$tmp/out" 2>/dev/null |
-    awk '/< .*\(anonymous namespace\)::BM_/ { pending = $0; next }
+    awk '/< .*routing_bench\.cpp:/ { pending = $0; next }
          /\*  .*cohort::routing::decide\(/ && pending != "" {
            split(pending, a, " "); gsub(",", "", a[1])
            match(pending, /\(([0-9,]+)x\)/); c = substr(pending, RSTART + 1, RLENGTH - 3); gsub(",", "", c)
