@@ -114,7 +114,18 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
       sent = co_await sender.send(*ex);
       if (sent == send_outcome::ok) {
         result.body_sent = true;
-        err = co_await ex->read_head(plan.head_request);
+        if (ex->http2()) {
+          err = co_await ex->read_head(plan.head_request);
+        } else {
+          // read_head() inlined: the response head is read once per request,
+          // without a coroutine frame of its own.
+          auto head = ex->begin_head(plan.head_request);
+          while (!head) {
+            const auto [ec, n] = co_await ex->stream()->read_some(ex->head_room());
+            head = ex->head_read(ec, n, plan.head_request);
+          }
+          err = *head;
+        }
       }
       // A pooled connection the upstream closed while idle: one retry on a
       // fresh connection, only when the request can be replayed.

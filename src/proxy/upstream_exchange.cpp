@@ -296,6 +296,19 @@ net::awaitable<bool> upstream_exchange::send_body(std::string_view data, bool la
   co_return !ec;
 }
 
+std::string_view upstream_exchange::take_head() {
+  head_pending_ = false;
+  dog_.arm(try_timeout_, deadline_kind::upstream_io);
+  return storage_.request_head;
+}
+
+bool upstream_exchange::head_sent(const net::error_code& ec) {
+  if (ec) {
+    note_tls_error(ec);
+  }
+  return !ec;
+}
+
 char* upstream_exchange::read_room() {
   char* p = in_.prepare(read_chunk, max_response_head + read_chunk);
   return in_.writable() == 0 ? nullptr : p;
@@ -377,50 +390,70 @@ net::awaitable<exchange_error> upstream_exchange::read_head(bool head_request) {
   if (http2_) {
     co_return co_await read_head_h2(head_request);
   }
-  const http::parse_limits limits{max_response_head, 200};
-  dog_.arm(try_timeout_, deadline_kind::upstream_response);
-  for (;;) {
-    if (!in_.empty()) {
-      const auto r = http::parse_response_head(in_.readable(), limits, head_request, head_);
-      if (r.status == http::parse_status::error) {
-        co_return exchange_error::bad_response;
-      }
-      if (r.status == http::parse_status::complete) {
-        if (head_.status >= 100 && head_.status < 200 && head_.status != 101) {
-          in_.consume(r.consumed);  // interim response: 100 Continue was answered by us
-          continue;
-        }
-        in_.consume(r.consumed);
-        // The head's views point into in_; nothing may move in_ until the
-        // caller has written the head out (read_body keeps unread bytes in place).
-        switch (head_.framing) {
-          case http::body_framing::content_length:
-            body_left_ = head_.content_length;
-            body_done_ = body_left_ == 0;
-            break;
-          case http::body_framing::none:
-            body_done_ = true;
-            break;
-          default:
-            body_done_ = false;
-        }
-        chunked_.reset();
-        co_return exchange_error::none;
-      }
-    }
-    // read_more() inlined: the head is read once per request, its frame is not.
-    bool more = false;
-    if (char* room = read_room(); room != nullptr) {
-      const auto [ec, n] = co_await conn_->stream.read_some(asio::buffer(room, in_.writable()));
-      more = took(ec, n);
-    }
-    if (!more) {
-      if (dog_.expired() == deadline_kind::upstream_response) {
-        co_return exchange_error::response_timeout;
-      }
-      co_return in_.empty() ? exchange_error::closed_early : exchange_error::bad_response;
-    }
+  auto result = begin_head(head_request);
+  while (!result) {
+    const auto [ec, n] = co_await conn_->stream.read_some(head_room_);
+    result = head_read(ec, n, head_request);
   }
+  co_return *result;
+}
+
+std::optional<exchange_error> upstream_exchange::begin_head(bool head_request) {
+  dog_.arm(try_timeout_, deadline_kind::upstream_response);
+  return head_from_buffer(head_request);
+}
+
+std::optional<exchange_error> upstream_exchange::head_read(const net::error_code& ec, std::size_t n,
+                                                           bool head_request) {
+  if (!took(ec, n)) {
+    return head_failed();
+  }
+  return head_from_buffer(head_request);
+}
+
+std::optional<exchange_error> upstream_exchange::head_from_buffer(bool head_request) {
+  const http::parse_limits limits{max_response_head, 200};
+  while (!in_.empty()) {
+    const auto r = http::parse_response_head(in_.readable(), limits, head_request, head_);
+    if (r.status == http::parse_status::error) {
+      return exchange_error::bad_response;
+    }
+    if (r.status != http::parse_status::complete) {
+      break;
+    }
+    in_.consume(r.consumed);
+    if (head_.status >= 100 && head_.status < 200 && head_.status != 101) {
+      continue;  // interim response: 100 Continue was answered by us
+    }
+    // The head's views point into in_; nothing may move in_ until the
+    // caller has written the head out (read_body keeps unread bytes in place).
+    switch (head_.framing) {
+      case http::body_framing::content_length:
+        body_left_ = head_.content_length;
+        body_done_ = body_left_ == 0;
+        break;
+      case http::body_framing::none:
+        body_done_ = true;
+        break;
+      default:
+        body_done_ = false;
+    }
+    chunked_.reset();
+    return exchange_error::none;
+  }
+  char* room = read_room();
+  if (room == nullptr) {
+    return head_failed();
+  }
+  head_room_ = asio::buffer(room, in_.writable());
+  return std::nullopt;
+}
+
+exchange_error upstream_exchange::head_failed() {
+  if (dog_.expired() == deadline_kind::upstream_response) {
+    return exchange_error::response_timeout;
+  }
+  return in_.empty() ? exchange_error::closed_early : exchange_error::bad_response;
 }
 
 bool upstream_exchange::take_buffered_body(response_piece& out) {

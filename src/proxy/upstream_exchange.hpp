@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -88,9 +89,23 @@ class upstream_exchange {
   // (HTTP/1 field lines "name: value\r\n...", may be empty). A request
   // without a body is sent with send_body({}, true).
   net::awaitable<bool> send_body(std::string_view data, bool last, std::string_view trailers = {});
+  // send_body({}, true) in two steps, for an HTTP/1.1 caller that writes on
+  // stream() in its own frame (each coroutine level costs ~400 instructions
+  // per request): take_head() arms the deadline and hands over the head,
+  // head_sent() takes the write's result.
+  std::string_view take_head();
+  bool head_sent(const net::error_code& ec);
 
   // Reads the final response head (1xx interim responses are skipped).
   net::awaitable<exchange_error> read_head(bool head_request);
+  // read_head() in steps, for an HTTP/1.1 caller that reads on stream() in its
+  // own frame: begin_head() arms the deadline and parses what is buffered;
+  // while it or head_read() gives no result, the caller reads into
+  // head_room() and passes what the read returned to head_read().
+  std::optional<exchange_error> begin_head(bool head_request);
+  net::asio::mutable_buffer head_room() const { return head_room_; }
+  std::optional<exchange_error> head_read(const net::error_code& ec, std::size_t n,
+                                          bool head_request);
   const http::response_head& head() const { return head_; }
 
   // The next piece of the body, decoded from its framing.
@@ -143,6 +158,9 @@ class upstream_exchange {
   // to read (null when the response outgrew its limit), then what arrived.
   char* read_room();
   bool took(const net::error_code& ec, std::size_t n);
+  // The head from what is buffered, or nullopt with head_room_ set to read more.
+  std::optional<exchange_error> head_from_buffer(bool head_request);
+  exchange_error head_failed();
   net::awaitable<exchange_error> open_h2();
   net::awaitable<exchange_error> read_head_h2(bool head_request);
   void drop_connection();
@@ -167,6 +185,7 @@ class upstream_exchange {
   http::response_head& head_;
   exchange_storage& storage_;
   bool head_pending_ = false;
+  net::asio::mutable_buffer head_room_;
   bool chunked_request_ = false;
   http::chunked_decoder chunked_;
   std::uint64_t body_left_ = 0;  // content_length framing
