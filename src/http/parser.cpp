@@ -14,6 +14,8 @@
 #include "http/parser.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 #include "http/char_class.hpp"
 #include "http/field_line.hpp"
@@ -45,7 +47,24 @@ std::string_view view(const char* b, const char* e) {
 // "HTTP/" DIGIT "." DIGIT at p, checked as far as the input goes so that
 // garbage is refused before the line is complete. bad is returned for a
 // malformed version, unsupported_version for a well-formed one other than 1.0/1.1.
+std::uint64_t load_word(const char (&text)[9]) {
+  std::uint64_t word;
+  std::memcpy(&word, text, sizeof word);
+  return word;
+}
+
 outcome parse_version(const char*& p, const char* end, parse_error bad, version& ver) {
+  // Nearly every message says HTTP/1.1 or HTTP/1.0: one 8-byte compare
+  // instead of the byte loop below (~90 instructions per head).
+  if (end - p >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, sizeof word);
+    if (word == load_word("HTTP/1.1") || word == load_word("HTTP/1.0")) {
+      ver = p[7] == '1' ? version::http11 : version::http10;
+      p += 8;
+      return ok;
+    }
+  }
   static constexpr std::string_view pattern = "HTTP/0.0";
   const std::size_t avail =
       std::min<std::size_t>(pattern.size(), static_cast<std::size_t>(end - p));
