@@ -71,13 +71,18 @@ bool nominated_by_connection(const std::vector<http::header>& headers, std::stri
   return false;
 }
 
-bool has_connection_header(const std::vector<http::header>& headers) {
+bool nominates_end_to_end_field(const std::vector<http::header>& headers) {
+  bool found = false;
   for (const auto& h : headers) {
     if (id_of(h) == field_id::connection) {
-      return true;
+      for_each_token(h.value, [&](std::string_view token) {
+        if (!is_hop_by_hop(token)) {
+          found = true;
+        }
+      });
     }
   }
-  return false;
+  return found;
 }
 
 bool is_websocket_upgrade(const http::request_head& req) {
@@ -121,7 +126,7 @@ bool is_hop_by_hop(std::string_view name) {
 
 void append_upstream_request_head(std::string& out, const http::request_head& req,
                                   const upstream_request_options& opts) {
-  const bool check_nominated = has_connection_header(req.headers);
+  const bool check_nominated = nominates_end_to_end_field(req.headers);
   out.append(req.method);
   out.push_back(' ');
   // Absolute-form targets become origin-form for the upstream.
@@ -261,7 +266,7 @@ class h2_field_builder {
 void upstream_h2_request_fields(const http::request_head& req, const upstream_request_options& opts,
                                 std::string_view scheme, std::string& storage,
                                 std::vector<http::header>& fields) {
-  const bool check_nominated = has_connection_header(req.headers);
+  const bool check_nominated = nominates_end_to_end_field(req.headers);
   h2_field_builder b(storage);
   b.add(":method", req.method);
   b.add(":scheme", scheme);
@@ -332,7 +337,7 @@ void upstream_h2_request_fields(const http::request_head& req, const upstream_re
 
 void append_downstream_response_head(std::string& out, const http::response_head& resp,
                                      const downstream_response_options& opts) {
-  const bool check_nominated = has_connection_header(resp.headers);
+  const bool check_nominated = nominates_end_to_end_field(resp.headers);
   out.append("HTTP/1.1 ");
   append_number(out, resp.status);
   out.push_back(' ');

@@ -17,9 +17,10 @@ namespace cohort::proxy {
 bool is_hop_by_hop(std::string_view name);
 bool is_hop_by_hop(field_id id);
 
-// Whether headers has a Connection field at all: computed once per head, so
-// that nominated_by_connection() runs only when one exists.
-bool has_connection_header(const std::vector<http::header>& headers);
+// Whether a Connection field names a field that is not hop-by-hop anyway:
+// computed once per head, so that nominated_by_connection() runs only then
+// ("Connection: keep-alive", on most responses, names only Keep-Alive).
+bool nominates_end_to_end_field(const std::vector<http::header>& headers);
 // A field named by a Connection header is hop-by-hop too (RFC 9110 7.6.1).
 bool nominated_by_connection(const std::vector<http::header>& headers, std::string_view name);
 

@@ -115,7 +115,7 @@ class nv_list {
 
 // Fields of a response head that have no place in HTTP/2 (RFC 9113 8.2.2):
 // pseudo-headers, connection-specific ones, and those a Connection field
-// names (looked for only when the head has one).
+// names (looked for only when one names a field not dropped anyway).
 bool connection_specific(const std::vector<http::header>& fields, std::string_view name,
                          bool check_nominated) {
   return (!name.empty() && name.front() == ':') || is_hop_by_hop(name) ||
@@ -1006,7 +1006,7 @@ class h2_connection final : public drainable {
     nv_list& nv = head_fields_;
     nv.clear();
     nv.add(":status", rh.status);
-    const bool check_nominated = has_connection_header(rh.headers);
+    const bool check_nominated = nominates_end_to_end_field(rh.headers);
     for (const auto& h : rh.headers) {
       if (!connection_specific(rh.headers, h.name, check_nominated)) {
         nv.add(h.name, h.value);

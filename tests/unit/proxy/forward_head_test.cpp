@@ -203,5 +203,43 @@ TEST(ProxyHeaders, ResponseViaFollowsTheSwitch) {
   EXPECT_EQ(without, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
 }
 
+// A Connection field that names only hop-by-hop fields (keep-alive, upgrade)
+// skips the per-field check; one that names anything else still drops it.
+TEST(ConnectionNominated, OnlyNamesOutsideTheHopByHopSetAreLookedFor) {
+  const auto keep_alive = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_FALSE(nominates_end_to_end_field(keep_alive->head.headers));
+  const auto upgrade =
+      parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Keep-Alive , UPGRADE\r\n\r\n");
+  EXPECT_FALSE(nominates_end_to_end_field(upgrade->head.headers));
+  const auto none = parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  EXPECT_FALSE(nominates_end_to_end_field(none->head.headers));
+  const auto other =
+      parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: X-Secret\r\n\r\n");
+  EXPECT_TRUE(nominates_end_to_end_field(other->head.headers));
+}
+
+TEST(ConnectionNominated, NamedFieldsAreDroppedBothWays) {
+  const auto req = parse(
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, x-secret\r\nX-Secret: 1\r\n"
+      "Keep-Alive: timeout=5\r\nX-Kept: 2\r\n\r\n");
+  std::string up;
+  append_upstream_request_head(up, req->head, upstream_request_options{"10.0.0.1", "http", "", ""});
+  EXPECT_EQ(up.find("X-Secret"), std::string::npos) << up;
+  EXPECT_EQ(up.find("Keep-Alive"), std::string::npos) << up;
+  EXPECT_NE(up.find("\r\nX-Kept: 2\r\n"), std::string::npos) << up;
+
+  const std::string bytes =
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-Kept: 3\r\n"
+      "Content-Length: 0\r\n\r\n";
+  http::response_head head;
+  ASSERT_EQ(http::parse_response_head(bytes, {}, false, head).status, http::parse_status::complete);
+  downstream_response_options opts;
+  opts.body = downstream_body::content_length;
+  std::string down;
+  append_downstream_response_head(down, head, opts);
+  EXPECT_EQ(down.find("Keep-Alive"), std::string::npos) << down;
+  EXPECT_NE(down.find("\r\nX-Kept: 3\r\n"), std::string::npos) << down;
+}
+
 }  // namespace
 }  // namespace cohort::proxy
