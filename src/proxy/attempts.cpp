@@ -111,7 +111,13 @@ net::awaitable<attempt_result> run_attempts(worker_context& worker, net::watchdo
       const auto spent = std::chrono::duration_cast<duration>(coarse_now() - plan.start);
       const auto left = std::max(duration{1}, budget - spent);
       ex->set_try_timeout(std::min(service.per_try_timeout.value_or(left), left));
-      sent = co_await sender.send(*ex);
+      if (sender.ready_head_only(*ex)) {
+        const auto [ec, n] = co_await ex->stream()->write(net::asio::buffer(ex->take_head()));
+        (void)n;
+        sent = ex->head_sent(ec) ? send_outcome::ok : send_outcome::upstream_failed;
+      } else {
+        sent = co_await sender.send(*ex);
+      }
       if (sent == send_outcome::ok) {
         result.body_sent = true;
         if (ex->http2()) {

@@ -36,6 +36,14 @@ class request_sender {
   // body, one whose body the session holds whole, or one whose body was
   // never read (the earlier attempt failed before sending).
   virtual net::awaitable<send_outcome> send(upstream_exchange& ex) = 0;
+  // send() for the common case, without its coroutine frame: when the request
+  // is a head alone over HTTP/1.1, gives ex the request as send() would and
+  // returns true; the caller then writes ex.take_head() itself. False: the
+  // caller calls send().
+  virtual bool ready_head_only(upstream_exchange& ex) {
+    (void)ex;
+    return false;
+  }
 };
 
 struct attempt_plan {

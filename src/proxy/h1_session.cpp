@@ -278,6 +278,31 @@ class h1_session final : public drainable {
           co_return send_outcome::client_failed;
         }
       }
+      set_request(ex);
+      if (held_) {
+        co_return co_await ex.send_body(s.held_body_, true) ? send_outcome::ok
+                                                            : send_outcome::upstream_failed;
+      }
+      if (!has_body()) {
+        // The head alone: no body pump, and no coroutine frame for one.
+        co_return co_await ex.send_body({}, true) ? send_outcome::ok
+                                                  : send_outcome::upstream_failed;
+      }
+      co_return co_await s.send_body(ex);
+    }
+
+    bool ready_head_only(upstream_exchange& ex) override {
+      if (has_body() || held_ || ex.http2()) {
+        return false;
+      }
+      set_request(ex);
+      return true;
+    }
+
+    // The request as this attempt sends it (the head is consumed from the
+    // client's buffer on the first attempt).
+    void set_request(upstream_exchange& ex) {
+      auto& s = s_;
       s.scope_.upstream = ex.endpoint()->key;
       upstream_request_options opts = s.scope_.upstream_options(
           s.snap_->source().gateway.proxy_headers, s.client_ip_, s.listener_.proto);
@@ -288,22 +313,6 @@ class h1_session final : public drainable {
         // req_ views stay readable until in_ moves (the next read).
         s.in_.consume(head_size_ + body_in_buffer_);
       }
-      if (held_) {
-        co_return co_await ex.send_body(s.held_body_, true) ? send_outcome::ok
-                                                            : send_outcome::upstream_failed;
-      }
-      if (!has_body()) {
-        // The head alone: no body pump, and over HTTP/1.1 no send_body()
-        // frame either.
-        if (!ex.http2()) {
-          const auto [ec, n] = co_await ex.stream()->write(asio::buffer(ex.take_head()));
-          (void)n;
-          co_return ex.head_sent(ec) ? send_outcome::ok : send_outcome::upstream_failed;
-        }
-        co_return co_await ex.send_body({}, true) ? send_outcome::ok
-                                                  : send_outcome::upstream_failed;
-      }
-      co_return co_await s.send_body(ex);
     }
 
     // Reads a small body whole before the first attempt, so that any attempt
