@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port) stable=$(free_port) canary=$(free_port) admin=$(free_port)
+port=$(free_port) stable=$(free_port) canary=$(free_port)
 mkdir -p "$work/tmp"
 cat >"$work/nginx.conf" <<EOF
 worker_processes 1;
@@ -50,72 +50,14 @@ EOF
 nginx -c "$work/nginx.conf" &
 pids+=($!)
 
+# The proxy's config is the benchmark's own (proxy_bench.py writes both).
 if [[ $target == cohort ]]; then
-  off=""
-  [[ $fields == off ]] && off="  proxy_headers: { x_forwarded: false, via: false, traceparent: false }"
-  cat >"$work/cohort.yaml" <<EOF
-gateway:
-  listeners: [{ name: public, address: "127.0.0.1:$port" }]
-  workers: 1
-  access_log: { mode: off }
-$off
-admin: { address: "127.0.0.1:$admin" }
-state: { store: "sqlite:$work/state.db" }
-services:
-  - name: profile-api
-    subsets:
-      stable: { endpoints: ["127.0.0.1:$stable"] }
-      canary: { endpoints: ["127.0.0.1:$canary"] }
-routes:
-  - name: all
-    service: profile-api
-rollouts:
-  - name: profile-api
-    service: profile-api
-    session:
-      key: [ { header: X-User-Id } ]
-      anonymous: stable
-    cohorts:
-      - name: internal
-        match: { headers: [ { name: X-User-Cohort, exact: internal } ] }
-        pin: canary
-    weight: 5%
-EOF
+  BENCH_PROXY_HEADERS=$fields python3 bench/proxy/proxy_bench.py config cohort \
+    "$port" "$stable" "$canary" "$work" >"$work/cohort.yaml"
   command=("$cohort_bin" serve -c "$work/cohort.yaml")
 else
-  added=""
-  if [[ $fields == on ]]; then
-    added='  option forwardfor
-  http-request set-header X-Forwarded-Proto http
-  http-request add-header Via "1.1 haproxy"
-  http-request set-header traceparent "00-%[uuid,regsub(-,,g)]-%[uuid,regsub(-,,g),bytes(0,16)]-01"
-  http-response add-header Via "1.1 haproxy"'
-  fi
-  cat >"$work/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 1000
-defaults
-  mode http
-  option http-keep-alive
-  timeout connect 1s
-  timeout client 60s
-  timeout server 15s
-  timeout http-keep-alive 60s
-frontend fe
-  bind 127.0.0.1:$port
-  http-request set-var(txn.bucket) req.hdr(X-User-Id),xxh32,mod(10000)
-  use_backend canary if { req.hdr(X-User-Cohort) -m str internal }
-  use_backend canary if { var(txn.bucket) -m int lt 500 }
-$added
-  default_backend stable
-backend stable
-  http-reuse always
-  server s1 127.0.0.1:$stable
-backend canary
-  http-reuse always
-  server c1 127.0.0.1:$canary
-EOF
+  BENCH_PROXY_HEADERS=$fields python3 bench/proxy/proxy_bench.py config haproxy \
+    "$port" "$stable" "$canary" "$work" >"$work/haproxy.cfg"
   command=(haproxy -db -f "$work/haproxy.cfg")
 fi
 

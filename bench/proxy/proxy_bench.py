@@ -326,11 +326,8 @@ def haproxy_maxconn():
     return max(1000, (soft - 300) // 2)
 
 
-def start_haproxy(work, workers, cpu, stable, canary):
-    d = os.path.join(work, "haproxy")
-    os.makedirs(d, exist_ok=True)
-    port = free_port()
-    h2_port = free_port()  # h2c with prior knowledge
+def haproxy_config(workers, pid_dir, port, h2_port, stable, canary):
+    """HAProxy's config for the rule (also bench/proxy/callgrind.sh's)."""
     conf = """global
   nbthread %d
   maxconn %d
@@ -367,13 +364,21 @@ backend canary
 """ % (
         workers,
         haproxy_maxconn(),
-        d,
+        pid_dir,
         port,
         h2_port,
         stable,
         canary,
     )
-    conf = added_headers(conf, HAPROXY_ADDED_HEADERS)
+    return added_headers(conf, HAPROXY_ADDED_HEADERS)
+
+
+def start_haproxy(work, workers, cpu, stable, canary):
+    d = os.path.join(work, "haproxy")
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    h2_port = free_port()  # h2c with prior knowledge
+    conf = haproxy_config(workers, d, port, h2_port, stable, canary)
     path = os.path.join(d, "haproxy.cfg")
     with open(path, "w") as f:
         f.write(conf)
@@ -387,14 +392,13 @@ backend canary
     return p, port
 
 
-def start_cohort(work, workers, cpu, stable, canary):
-    d = os.path.join(work, "cohort")
-    os.makedirs(d, exist_ok=True)
+def cohort_config(workers, state_dir, stable, canary, listen="127.0.0.1:0", admin="127.0.0.1:0"):
+    """Cohort's config for the rule (also bench/proxy/callgrind.sh's)."""
     conf = """gateway:
-  listeners: [{ name: public, address: "127.0.0.1:0" }]
+  listeners: [{ name: public, address: "%s" }]
   workers: %d
   access_log: { mode: off }
-%sadmin: { address: "127.0.0.1:0" }
+%sadmin: { address: "%s" }
 state: { store: "sqlite:%s/state.db" }
 services:
   - name: profile-api
@@ -416,13 +420,22 @@ rollouts:
         pin: canary
     weight: 5%%
 """ % (
+        listen,
         workers,
         "" if PROXY_HEADERS == "on" else
         "  proxy_headers: { x_forwarded: false, via: false, traceparent: false }\n",
-        d,
+        admin,
+        state_dir,
         stable,
         canary,
     )
+    return conf
+
+
+def start_cohort(work, workers, cpu, stable, canary):
+    d = os.path.join(work, "cohort")
+    os.makedirs(d, exist_ok=True)
+    conf = cohort_config(workers, d, stable, canary)
     path = os.path.join(d, "cohort.yaml")
     with open(path, "w") as f:
         f.write(conf)
@@ -799,5 +812,21 @@ def machine():
     return "%d cores, %s, Linux %s" % (os.cpu_count(), model or "unknown CPU", os.uname().release)
 
 
+def print_config(argv):
+    """proxy_bench.py config cohort|haproxy PORT STABLE CANARY DIR: the config
+    the benchmark would write, on stdout (BENCH_PROXY_HEADERS applies)."""
+    if len(argv) != 5 or argv[0] not in ("cohort", "haproxy"):
+        sys.exit("usage: proxy_bench.py config cohort|haproxy PORT STABLE_PORT CANARY_PORT DIR")
+    target, port, stable, canary, d = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), argv[4]
+    if target == "cohort":
+        print(cohort_config(1, d, stable, canary, listen="127.0.0.1:%d" % port,
+                            admin="127.0.0.1:%d" % free_port()), end="")
+    else:
+        print(haproxy_config(1, d, port, free_port(), stable, canary), end="")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 1 and sys.argv[1] == "config":
+        print_config(sys.argv[2:])
+    else:
+        main()
