@@ -519,7 +519,33 @@ class h1_session final : public drainable {
       co_return co_await respond_decided(status_for(result.err), body, !keep_alive || body_unread);
     }
 
-    const bool ok = co_await relay_response(*exchange_, d, head_request, client10, keep_alive);
+    upstream_exchange& ex = *exchange_;
+    scope_.status = ex.head().status;
+    bool ok = false;
+    if (ex.head().status == 101) {
+      ok = co_await tunnel_through(ex, d);
+    } else {
+      const response_shape shape = begin_response(ex, d, head_request, client10, keep_alive);
+      response_piece first;
+      bool have_first = true;
+      if (shape.body == downstream_body::none) {
+        first.done = true;  // nothing to relay (HEAD answers keep the upstream's body unread)
+      } else {
+        have_first = ex.take_buffered_body(first);
+      }
+      if (have_first && first.done && shape.body != downstream_body::chunked &&
+          first.data.size() <= coalesce_limit) {
+        // The whole answer is here: head and body go out as one buffer, from
+        // this frame (relay_body's is for answers that take more reads).
+        out_.append(first.data);
+        dog_.arm(limits().idle_timeout, deadline_kind::client_io);
+        const auto [ec, n] = co_await client_.write(asio::buffer(out_));
+        bytes_written_ += n;
+        ok = !ec && finish_response(ex, shape.keep_alive);
+      } else {
+        ok = co_await relay_body(ex, shape, have_first ? &first : nullptr);
+      }
+    }
     exchange_.reset();
     release_held_body();
     co_return ok;
@@ -532,13 +558,16 @@ class h1_session final : public drainable {
     }
   }
 
-  awaitable<bool> relay_response(upstream_exchange& ex, const routing::decision& d,
-                                 bool head_request, bool client10, bool keep_alive) {
+  // How the response goes on after its head (begin_response()).
+  struct response_shape {
+    downstream_body body = downstream_body::none;
+    bool keep_alive = false;
+  };
+
+  // The response head for the client, into out_.
+  response_shape begin_response(upstream_exchange& ex, const routing::decision& d,
+                                bool head_request, bool client10, bool keep_alive) {
     const auto& rh = ex.head();
-    scope_.status = rh.status;
-    if (rh.status == 101) {
-      co_return co_await tunnel_through(ex, d);
-    }
     const auto& gateway = snap_->source().gateway;
     downstream_response_options opts;
     if (head_request || rh.framing == http::body_framing::none) {
@@ -564,13 +593,29 @@ class h1_session final : public drainable {
     opts.set_cookie = cookie;
     out_.clear();
     append_downstream_response_head(out_, rh, opts);
+    return {opts.body, keep_alive};
+  }
 
-    const bool chunked_out = opts.body == downstream_body::chunked;
+  // The response was relayed whole: gRPC status, the connection to the pool.
+  bool finish_response(upstream_exchange& ex, bool keep_alive) {
+    scope_.settle_grpc(worker_, *pub_, ex);
+    ex.finish();
+    return keep_alive;
+  }
+
+  // The head in out_, then the body piece by piece, starting with `first`
+  // when the caller already took one from the exchange.
+  awaitable<bool> relay_body(upstream_exchange& ex, response_shape shape,
+                             const response_piece* first) {
+    const bool chunked_out = shape.body == downstream_body::chunked;
     bool head_pending = true;
     for (;;) {
       response_piece piece;
-      if (opts.body == downstream_body::none) {
-        piece.done = true;  // nothing to relay (HEAD answers keep the upstream's body unread)
+      if (first != nullptr) {
+        piece = *first;
+        first = nullptr;
+      } else if (shape.body == downstream_body::none) {
+        piece.done = true;
       } else if (!ex.take_buffered_body(piece)) {
         piece = co_await ex.read_body();
       }
@@ -618,9 +663,7 @@ class h1_session final : public drainable {
         break;
       }
     }
-    scope_.settle_grpc(worker_, *pub_, ex);
-    ex.finish();
-    co_return keep_alive;
+    co_return finish_response(ex, shape.keep_alive);
   }
 
   // The upstream switched to WebSocket: relay its 101, then carry bytes both
