@@ -241,6 +241,26 @@ class GatewayHttp1(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_heads_of_every_size_on_one_connection(self):
+        # The next head starts in a small block kept from the last one; a head
+        # that outgrows it moves to a bigger block, and the one after is small
+        # again: every size must arrive whole, on the same socket.
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            sock = None
+            for size in (0, 3000, 0, 900, 6000, 0):
+                headers = {"X-Pad": "p" * size} if size else {}
+                conn.request("GET", "/echo/size%d" % size, headers=headers)
+                resp = conn.getresponse()
+                doc = json.loads(resp.read())
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(doc["target"], "/echo/size%d" % size)
+                self.assertEqual(len("".join(echo_headers(doc, "X-Pad"))), size)
+                sock = sock or conn.sock
+                self.assertIs(conn.sock, sock)
+        finally:
+            conn.close()
+
     def test_upstream_keep_alive_reuses_pooled_connection(self):
         before = len(self.rec.requests)
         for i in range(20):  # separate client connections, one worker
