@@ -54,18 +54,18 @@ pids+=($!)
 if [[ $target == cohort ]]; then
   BENCH_PROXY_HEADERS=$fields python3 bench/proxy/proxy_bench.py config cohort \
     "$port" "$stable" "$canary" "$work" >"$work/cohort.yaml"
-  command=("$cohort_bin" serve -c "$work/cohort.yaml")
+  proxy_cmd=("$cohort_bin" serve -c "$work/cohort.yaml")
 else
   BENCH_PROXY_HEADERS=$fields python3 bench/proxy/proxy_bench.py config haproxy \
     "$port" "$stable" "$canary" "$work" >"$work/haproxy.cfg"
-  command=(haproxy -db -f "$work/haproxy.cfg")
+  proxy_cmd=(haproxy -db -f "$work/haproxy.cfg")
 fi
 
 # One run of n requests under callgrind: prints the program's total instructions.
 measure() {
   local n=$1 out="$work/callgrind.$1"
   rm -f "$work/state.db"*
-  valgrind --tool=callgrind --callgrind-out-file="$out" "${command[@]}" >"$work/proxy.$n.log" 2>&1 &
+  valgrind --tool=callgrind --callgrind-out-file="$out" "${proxy_cmd[@]}" >"$work/proxy.$n.log" 2>&1 &
   local proxy=$!
   local up=0
   for _ in $(seq 1 300); do

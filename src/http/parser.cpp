@@ -44,15 +44,16 @@ std::string_view view(const char* b, const char* e) {
   return {b, static_cast<std::size_t>(e - b)};
 }
 
-// "HTTP/" DIGIT "." DIGIT at p, checked as far as the input goes so that
-// garbage is refused before the line is complete. bad is returned for a
-// malformed version, unsupported_version for a well-formed one other than 1.0/1.1.
+// Eight bytes of text as one word, for a compare in one instruction.
 std::uint64_t load_word(const char (&text)[9]) {
   std::uint64_t word;
   std::memcpy(&word, text, sizeof word);
   return word;
 }
 
+// "HTTP/" DIGIT "." DIGIT at p, checked as far as the input goes so that
+// garbage is refused before the line is complete. bad is returned for a
+// malformed version, unsupported_version for a well-formed one other than 1.0/1.1.
 outcome parse_version(const char*& p, const char* end, parse_error bad, version& ver) {
   // Nearly every message says HTTP/1.1 or HTTP/1.0: one 8-byte compare
   // instead of the byte loop below (~90 instructions per head).

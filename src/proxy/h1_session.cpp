@@ -538,13 +538,13 @@ class h1_session final : public drainable {
       } else {
         have_first = ex.take_buffered_body(first);
       }
-      if (have_first && first.done && shape.body != downstream_body::chunked &&
-          first.data.size() <= coalesce_limit) {
-        // The whole answer is here: head and body go out as one buffer, from
-        // this frame (relay_body's is for answers that take more reads).
-        out_.append(first.data);
+      if (have_first && first.done) {
+        // The whole answer is here: it goes out from this frame (relay_body's
+        // is for answers that take more reads).
+        response_buffers out;
+        gather(ex, shape, first, true, out);
         dog_.arm(limits().idle_timeout, deadline_kind::client_io);
-        const auto [ec, n] = co_await client_.write(asio::buffer(out_));
+        const auto [ec, n] = co_await client_.write(out.span());
         bytes_written_ += n;
         ok = !ec && finish_response(ex, shape.keep_alive);
       } else {
@@ -608,56 +608,66 @@ class h1_session final : public drainable {
     return keep_alive;
   }
 
+  // What one write to the client carries: the head (first time), a body
+  // piece in its framing, the last chunk.
+  struct response_buffers {
+    std::array<asio::const_buffer, 5> bufs;
+    std::size_t count = 0;
+    std::span<const asio::const_buffer> span() const { return {bufs.data(), count}; }
+  };
+
+  void gather(upstream_exchange& ex, response_shape shape, response_piece& piece, bool head_pending,
+              response_buffers& out) {
+    const bool chunked_out = shape.body == downstream_body::chunked;
+    if (head_pending && !chunked_out && piece.data.size() <= coalesce_limit) {
+      // A small answer goes out as one buffer (send, not sendmsg).
+      out_.append(piece.data);
+      piece.data = {};
+    }
+    if (head_pending) {
+      out.bufs[out.count++] = asio::buffer(out_);
+    }
+    if (!piece.data.empty()) {
+      if (chunked_out) {
+        chunk_head_.clear();
+        http::append_chunk_header(chunk_head_, piece.data.size());
+        out.bufs[out.count++] = asio::buffer(chunk_head_);
+        out.bufs[out.count++] = asio::buffer(piece.data);
+        out.bufs[out.count++] = asio::buffer(crlf);
+      } else {
+        out.bufs[out.count++] = asio::buffer(piece.data);
+      }
+    }
+    if (piece.done && chunked_out) {
+      tail_.clear();
+      http::append_last_chunk(tail_, ex.trailers());
+      out.bufs[out.count++] = asio::buffer(tail_);
+    }
+  }
+
   // The head in out_, then the body piece by piece, starting with `first`
-  // when the caller already took one from the exchange.
+  // when the caller already took one from the exchange. A response without
+  // a body never comes here: it is whole with its head.
   awaitable<bool> relay_body(upstream_exchange& ex, response_shape shape,
                              const response_piece* first) {
-    const bool chunked_out = shape.body == downstream_body::chunked;
     bool head_pending = true;
     for (;;) {
       response_piece piece;
       if (first != nullptr) {
         piece = *first;
         first = nullptr;
-      } else if (shape.body == downstream_body::none) {
-        piece.done = true;
       } else if (!ex.take_buffered_body(piece)) {
         piece = co_await ex.read_body();
       }
       if (piece.failed) {
         co_return false;  // mid-body failure: closing is the only honest signal left
       }
-      if (head_pending && !chunked_out && piece.data.size() <= coalesce_limit) {
-        // A small answer goes out as one buffer (send, not sendmsg).
-        out_.append(piece.data);
-        piece.data = {};
-      }
-      std::array<asio::const_buffer, 5> bufs;
-      std::size_t count = 0;
-      if (head_pending) {
-        bufs[count++] = asio::buffer(out_);
-      }
-      if (!piece.data.empty()) {
-        if (chunked_out) {
-          chunk_head_.clear();
-          http::append_chunk_header(chunk_head_, piece.data.size());
-          bufs[count++] = asio::buffer(chunk_head_);
-          bufs[count++] = asio::buffer(piece.data);
-          bufs[count++] = asio::buffer(crlf);
-        } else {
-          bufs[count++] = asio::buffer(piece.data);
-        }
-      }
-      if (piece.done && chunked_out) {
-        tail_.clear();
-        http::append_last_chunk(tail_, ex.trailers());
-        bufs[count++] = asio::buffer(tail_);
-      }
-      if (count > 0) {
+      response_buffers out;
+      gather(ex, shape, piece, head_pending, out);
+      if (out.count > 0) {
         // write_client() inlined: once per response, without its frame.
         dog_.arm(limits().idle_timeout, deadline_kind::client_io);
-        const auto [ec, n] =
-            co_await client_.write(std::span<const asio::const_buffer>(bufs.data(), count));
+        const auto [ec, n] = co_await client_.write(out.span());
         bytes_written_ += n;
         if (ec) {
           co_return false;
