@@ -4,13 +4,16 @@
 # runs under valgrind in front of an nginx backend with the benchmark's rule;
 # h2load sends N1 and then N2 requests in two runs, and the difference of the
 # totals divided by N2 - N1 cancels start-up and shutdown.
-# Usage: bench/proxy/callgrind.sh [cohort|haproxy] [on|off]
+# Usage: bench/proxy/callgrind.sh [cohort|haproxy] [on|off] [h1|h2]
 #   on/off: the forwarding fields (X-Forwarded-*, Via, traceparent), as
-#   BENCH_PROXY_HEADERS in proxy_bench.py. COHORT_BIN, N1, N2 override.
+#   BENCH_PROXY_HEADERS in proxy_bench.py. h1: HTTP/1.1 on 8 connections;
+#   h2: h2c on 16 connections x 10 streams, as the benchmark's HTTP/2 round.
+#   COHORT_BIN, N1, N2 override.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${1:-cohort}
 fields=${2:-on}
+proto=${3:-h1}
 n1=${N1:-10000}
 n2=${N2:-40000}
 cohort_bin=${COHORT_BIN:-build/bin/cohort}
@@ -20,6 +23,11 @@ done
 [[ $target == haproxy ]] && ! command -v haproxy >/dev/null &&
   { echo "callgrind.sh: haproxy is not installed (bench/proxy/run.sh installs it)" >&2; exit 2; }
 [[ $fields == on || $fields == off ]] || { echo "callgrind.sh: fields must be on or off" >&2; exit 2; }
+case $proto in
+  h1) load=(--h1 -c8) ;;
+  h2) load=(-c16 -m10) ;;
+  *) echo "callgrind.sh: the protocol must be h1 or h2" >&2; exit 2 ;;
+esac
 
 work=$(mktemp -d)
 pids=()
@@ -78,7 +86,7 @@ measure() {
     kill "$proxy" 2>/dev/null || true
     exit 1
   fi
-  h2load --h1 -n "$n" -c8 -H 'X-User-Id: user-12345' -H 'User-Agent: bench' \
+  h2load "${load[@]}" -n "$n" -H 'X-User-Id: user-12345' -H 'User-Agent: bench' \
     "http://127.0.0.1:$port/profile" >"$work/h2load.$n.txt" 2>&1
   if ! grep -q "^status codes: $n 2xx" "$work/h2load.$n.txt"; then
     echo "callgrind.sh: not every request succeeded:" >&2
@@ -91,7 +99,7 @@ measure() {
   # awk reads to the end: an early exit would fail the pipe (pipefail).
   callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen { gsub(",", "", $1); print $1; seen = 1 }'
 }
-echo "callgrind.sh: $target, forwarding fields $fields, $n1 then $n2 requests (a few minutes)" >&2
+echo "callgrind.sh: $target, forwarding fields $fields, $proto, $n1 then $n2 requests (a few minutes)" >&2
 i1=$(measure "$n1")
 i2=$(measure "$n2")
-echo "$target fields=$fields: $(((i2 - i1) / (n2 - n1))) instructions per request ($i1 and $i2 in all)"
+echo "$target fields=$fields $proto: $(((i2 - i1) / (n2 - n1))) instructions per request ($i1 and $i2 in all)"

@@ -162,7 +162,10 @@ class pool {
   std::vector<std::vector<circuit_breaker*>> breakers_by_service_;  // [service][subset]
   std::vector<std::vector<token_bucket*>> limiters_by_service_;     // [service][subset]
   std::uint64_t round_robin_ = 0;
-  static constexpr std::size_t max_idle_per_endpoint = 128;
+  // Above the concurrency a worker usually carries to one endpoint: a cap
+  // below it closes connections after every burst and reopens them at the
+  // next (128 made 9% of requests connect anew at 160 HTTP/2 streams).
+  static constexpr std::size_t max_idle_per_endpoint = 1024;
 };
 
 }  // namespace cohort::upstream

@@ -287,6 +287,37 @@ class CloseDelimitedUpstream(_ServerBase):
         conn.sendall(b"HTTP/1.0 200 OK\r\nX-Origin: close-delimited\r\n\r\n" + self.body)
 
 
+class BarrierUpstream(_ServerBase):
+    """A keep-alive origin that holds every answer until `parties` requests
+    wait at once, so the gateway must have that many upstream connections
+    busy together. Records the peer (the gateway's connection) of each
+    request; a burst that never gathers breaks the barrier and gets 503s."""
+
+    def __init__(self, parties, timeout=20):
+        self.peers = []
+        self.barrier = threading.Barrier(parties, timeout=timeout)
+        super().__init__(backlog=parties)
+
+    def serve(self, conn, peer):
+        conn.settimeout(30)
+        buf = b""
+        while not self._stop.is_set():
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+            buf = buf[buf.index(b"\r\n\r\n") + 4:]
+            with self._lock:
+                self.peers.append(peer)
+            try:
+                self.barrier.wait()
+                status = b"200 OK"
+            except threading.BrokenBarrierError:
+                status = b"503 Service Unavailable"
+            conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 3\r\n\r\nok\n")
+
+
 def full_backlog_listener():
     """A listening socket whose accept queue is full, so a further connect
     to it gets no answer (Linux drops the SYN). Returns (listener, fillers)

@@ -17,12 +17,15 @@ import unittest
 from cohort_harness import (FNV_OFFSET, Gateway, decode_chunked, fnv1a64, fnv1a64_zeros,
                             free_port, http_get, raw_exchange, start_backend, stream_pattern,
                             curl_upload)
-from gateway_fixtures import (CloseDelimitedUpstream, RecordingUpstream, SilentUpstream, close_all, echo_headers,
+from gateway_fixtures import (BarrierUpstream, CloseDelimitedUpstream, RecordingUpstream, SilentUpstream, close_all, echo_headers,
                               full_backlog_listener, gateway_config, read_exactly_until, route,
                               rss_kib, service, split_response, timed_exchange)
 
 MAX_BODY = 65536
 MAX_HEADER = 8192
+# Requests in flight together in the pool test: more than the 128 idle
+# connections per endpoint the pool used to keep.
+BURST = 200
 
 
 class GatewayHttp1(unittest.TestCase):
@@ -38,6 +41,7 @@ class GatewayHttp1(unittest.TestCase):
         cls.e = start_backend(api="v1.0", label="e")
         cls.rec = RecordingUpstream()
         cls.silent = SilentUpstream()
+        cls.burst = BarrierUpstream(BURST)
         cls.dead_port = free_port()
         services = [
             service("svc-a", [cls.a]),
@@ -49,6 +53,7 @@ class GatewayHttp1(unittest.TestCase):
             service("svc-rec", [cls.rec]),
             service("svc-dead", [f"127.0.0.1:{cls.dead_port}"], connect_timeout="500ms"),
             service("svc-silent", [cls.silent], request_timeout="1s"),
+            service("svc-burst", [cls.burst], request_timeout="30s"),
         ]
         routes = [
             route("lb-rr", "svc-rr", headers=[{"name": "X-LB", "exact": "rr"}]),
@@ -62,6 +67,7 @@ class GatewayHttp1(unittest.TestCase):
             route("recorded", "svc-rec", path_prefix="/rec"),
             route("dead", "svc-dead", path_prefix="/dead"),
             route("silent", "svc-silent", path_prefix="/silent"),
+            route("burst", "svc-burst", path_prefix="/burst"),
             route("profile", "svc-a", path_prefix="/profile"),
             route("echo", "svc-e", path_prefix="/echo"),
             route("misc", "svc-e", path_regex="/(stream|upload|slow)"),
@@ -80,6 +86,7 @@ class GatewayHttp1(unittest.TestCase):
             p.stop()
         cls.rec.close()
         cls.silent.close()
+        cls.burst.close()
         assert code == 0, f"gateway exited with {code}"
 
     def get(self, path, headers=None, **kw):
@@ -270,6 +277,27 @@ class GatewayHttp1(unittest.TestCase):
         self.assertEqual(len(seen), 20)
         peers = {r["peer"] for r in seen}
         self.assertEqual(len(peers), 1, f"upstream connections used: {peers}")
+
+    def test_pool_keeps_every_connection_a_burst_needed(self):
+        # Two bursts of BURST requests that the origin answers only once all
+        # are in flight: the second must find the first's connections idle
+        # in the pool, not open new ones (a pool that keeps fewer than the
+        # concurrency closes and reopens connections at every burst).
+        def burst():
+            before = len(self.burst.peers)
+            proc = subprocess.run(
+                ["h2load", "--h1", "-n", str(BURST), "-c", str(BURST), "-T", "30", "-N", "30",
+                 f"http://127.0.0.1:{self.port}/burst"],
+                capture_output=True, text=True, timeout=60)
+            self.assertIn(f"status codes: {BURST} 2xx", proc.stdout, proc.stdout + proc.stderr)
+            return set(self.burst.peers[before:])
+
+        first = burst()
+        self.assertEqual(len(first), BURST, "the origin saw fewer connections than requests")
+        second = burst()
+        self.assertEqual(len(second), BURST)
+        self.assertEqual(second - first, set(),
+                         f"{len(second - first)} connections opened again for the second burst")
 
     def test_pipelined_requests_and_head(self):
         reply, took = timed_exchange(
