@@ -493,15 +493,19 @@ def run_h2load(port, seconds, cpu):
             "mean_latency": mean.group(1) if mean else "?"}
 
 
-def measure_h2(proc, port, seconds, wrk_cpu):
+def measure_h2(proc, port, seconds, wrk_cpu, backends):
     pids = proc.pids()
-    before, busy_before, h2_before = cpu_ticks(pids), busy_ticks(), children_ticks()
+    # The backends' CPU is ours too, not noise (as in measure()).
+    ours = pids + backends.pids()
+    before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
+    busy_before, h2_before = busy_ticks(), children_ticks()
     r = checked(proc, lambda: run_h2load(port, seconds, wrk_cpu))
-    after, busy_after, h2_after = cpu_ticks(pids), busy_ticks(), children_ticks()
+    after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
+    busy_after, h2_after = busy_ticks(), children_ticks()
     return {"rps": r["requests"] / r["duration_s"], "requests": r["requests"],
             "errors": r["errors"], "mean_latency": r["mean_latency"],
             "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
-            "other_cores": max(0.0, (busy_after - busy_before) - (after - before)
+            "other_cores": max(0.0, (busy_after - busy_before) - (ours_after - ours_before)
                                - (h2_after - h2_before)) / CLK_TCK / r["duration_s"]}
 
 
@@ -742,7 +746,7 @@ def main():
                     for t in TARGETS:
                         p, port = procs[t]
                         h2_port = getattr(p, "h2_port", port)  # Cohort: the same listener
-                        r = measure_h2(p, h2_port, DURATION, wrk_cpu)
+                        r = measure_h2(p, h2_port, DURATION, wrk_cpu, backends)
                         h2[t].append(r)
                         print("  h2 round %d %-8s %8.0f req/s  %.2f µs/req  other load %.2f cores" % (
                             rnd + 1, t, r["rps"], r["cpu_us_per_req"], r["other_cores"]), flush=True)
