@@ -98,6 +98,20 @@ def read_exactly_until(sock, marker, timeout):
     return bytes(data)
 
 
+def read_head(conn, buf):
+    """One request head (through its blank line) from buf, reading conn as
+    needed; it is removed from buf, the bytes after it stay. None at EOF."""
+    while b"\r\n\r\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        buf += chunk
+    end = buf.index(b"\r\n\r\n") + 4
+    head = bytes(buf[:end])
+    del buf[:end]
+    return head
+
+
 class _ServerBase:
     """A loopback TCP server on a free port, one thread per connection.
     Stopped by close(); every socket it opened is closed then."""
@@ -195,14 +209,10 @@ class RecordingUpstream(_ServerBase):
         conn.settimeout(10)
         buf = bytearray()
         while not self._stop.is_set():
-            while b"\r\n\r\n" not in buf:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                buf += chunk
-            head_end = buf.index(b"\r\n\r\n") + 4
-            head = bytes(buf[:head_end]).decode("latin-1")
-            del buf[:head_end]
+            head = read_head(conn, buf)
+            if head is None:
+                return
+            head = head.decode("latin-1")
             fields = {}
             for line in head.split("\r\n")[1:]:
                 if line:
@@ -300,14 +310,10 @@ class BarrierUpstream(_ServerBase):
 
     def serve(self, conn, peer):
         conn.settimeout(30)
-        buf = b""
+        buf = bytearray()
         while not self._stop.is_set():
-            while b"\r\n\r\n" not in buf:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-            buf = buf[buf.index(b"\r\n\r\n") + 4:]
+            if read_head(conn, buf) is None:
+                return
             with self._lock:
                 self.peers.append(peer)
             try:
