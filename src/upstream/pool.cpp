@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include "common/monotonic.hpp"
 #include "net/listener.hpp"
 #include "upstream/drain.hpp"
 #include "upstream/h2_connection.hpp"
@@ -15,6 +16,7 @@ namespace cohort::upstream {
 namespace asio = net::asio;
 
 pool::~pool() {
+  *alive_ = false;
   for (auto& [key, ep] : endpoints_) {
     // abandon() may not touch the list: take it first.
     auto conns = std::move(ep->h2);
@@ -29,6 +31,7 @@ void pool::attach(const routing::snapshot& snap, const net::tls_contexts* tls) {
   const unsigned configured = snap.source().gateway.workers;
   const unsigned workers =
       configured != 0 ? configured : std::max(1u, std::thread::hardware_concurrency());
+  idle_timeout_ = snap.source().gateway.limits.idle_timeout;
   by_service_.clear();
   by_service_.reserve(snap.services().size());
   breakers_by_service_.clear();
@@ -279,10 +282,55 @@ void pool::release(std::unique_ptr<connection> conn, bool reusable) {
   }
   auto& ep = *conn->endpoint;
   if (reusable && !ep.drain && conn->stream.is_open() && ep.idle.size() < max_idle_per_endpoint) {
+    conn->idle_since = coarse_now();
     ep.idle.push_back(std::move(conn));
+    arm_sweep();
     return;
   }
   conn->stream.close();
+}
+
+std::size_t pool::close_idle_before(steady_time cutoff) {
+  std::size_t closed = 0;
+  for (auto& [key, ep] : endpoints_) {
+    // Most recently used last: the expired ones are a prefix.
+    auto& idle = ep->idle;
+    const auto end = std::find_if(idle.begin(), idle.end(),
+                                  [&](const auto& c) { return c->idle_since >= cutoff; });
+    for (auto it = idle.begin(); it != end; ++it) {
+      (*it)->stream.close();
+    }
+    closed += static_cast<std::size_t>(end - idle.begin());
+    idle.erase(idle.begin(), end);
+  }
+  return closed;
+}
+
+// One timer for all idle connections, armed while any is idle, for when the
+// oldest of them expires.
+void pool::arm_sweep() {
+  if (sweep_armed_) {
+    return;
+  }
+  steady_time oldest = steady_time::max();
+  for (const auto& [key, ep] : endpoints_) {
+    if (!ep->idle.empty()) {
+      oldest = std::min(oldest, ep->idle.front()->idle_since);
+    }
+  }
+  if (oldest == steady_time::max()) {
+    return;
+  }
+  sweep_armed_ = true;
+  sweep_timer_.expires_at(oldest + idle_timeout_);
+  sweep_timer_.async_wait([this, alive = alive_](const error_code& ec) {
+    if (ec || !*alive) {
+      return;  // cancelled: the pool is going away
+    }
+    sweep_armed_ = false;
+    close_idle_before(coarse_now() - idle_timeout_);
+    arm_sweep();
+  });
 }
 
 std::size_t pool::idle_count() const {

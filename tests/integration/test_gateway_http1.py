@@ -278,6 +278,16 @@ class GatewayHttp1(unittest.TestCase):
         peers = {r["peer"] for r in seen}
         self.assertEqual(len(peers), 1, f"upstream connections used: {peers}")
 
+    def test_idle_upstream_connections_close_after_the_idle_timeout(self):
+        status, _, _ = self.get("/rec/before-idle")
+        self.assertEqual(status, 200)
+        seen_before = {r["peer"] for r in self.rec.requests}
+        time.sleep(3)  # limits.idle_timeout is 2s here
+        status, _, _ = self.get("/rec/after-idle")
+        self.assertEqual(status, 200)
+        self.assertNotIn(self.rec.requests[-1]["peer"], seen_before,
+                         "a connection idle past limits.idle_timeout was used again")
+
     def test_pool_keeps_every_connection_a_burst_needed(self):
         # Two bursts of BURST requests that the origin answers only once all
         # are in flight: the second must find the first's connections idle

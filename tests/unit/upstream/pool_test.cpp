@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
+#include "common/monotonic.hpp"
 #include "config/loader.hpp"
 #include "routing/snapshot.hpp"
 #include "upstream/drain.hpp"
@@ -44,6 +48,13 @@ routing::rollout_states phase(routing::rollout_state::mode m, basis_points weigh
   s.phase = m;
   s.weight = weight;
   return {{"ro", s}};
+}
+
+// An open (unconnected but open) socket stands for a finished exchange's connection.
+std::unique_ptr<connection> open_connection(net::asio::io_context& ctx, endpoint_state* ep) {
+  net::tcp_socket s(ctx);
+  s.open(net::tcp::v4());
+  return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
 }
 
 constexpr std::size_t stable = 0, canary = 1, baseline = 2;
@@ -120,21 +131,15 @@ TEST(Pool, ReleaseDoesNotKeepConnectionsOfDrainedEndpoints) {
   ASSERT_NE(stable_ep, nullptr);
   EXPECT_TRUE(canary_ep->drain);
   EXPECT_FALSE(stable_ep->drain);
-  // An open (unconnected but open) socket stands for a finished exchange's connection.
-  const auto open_connection = [&](endpoint_state* ep) {
-    net::tcp_socket s(ctx);
-    s.open(net::tcp::v4());
-    return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
-  };
-  p.release(open_connection(canary_ep), true);
-  p.release(open_connection(stable_ep), true);
+  p.release(open_connection(ctx, canary_ep), true);
+  p.release(open_connection(ctx, stable_ep), true);
   EXPECT_EQ(p.idle_count(canary_ep->key), 0u);
   EXPECT_EQ(p.idle_count(stable_ep->key), 1u);
   // Promotion: stable loses its users, its idle connection is closed at attach.
   p.attach(*build(base, phase(mode::promoted)));
   EXPECT_EQ(p.idle_count(stable_ep->key), 0u);
   EXPECT_FALSE(canary_ep->drain);
-  p.release(open_connection(canary_ep), true);
+  p.release(open_connection(ctx, canary_ep), true);
   EXPECT_EQ(p.idle_count(canary_ep->key), 1u);
 }
 
@@ -145,13 +150,8 @@ TEST(Pool, TakeIdleHandsBackTheLastReleasedConnectionMarkedReused) {
   auto* ep = p.pick(0, stable, config::lb_policy::round_robin, steady_time{});
   ASSERT_NE(ep, nullptr);
   EXPECT_EQ(p.take_idle(*ep), nullptr);  // nothing idle yet: the caller connects
-  const auto open_connection = [&] {
-    net::tcp_socket s(ctx);
-    s.open(net::tcp::v4());
-    return std::make_unique<connection>(net::duplex(std::move(s)), ep, nullptr);
-  };
-  auto first = open_connection();
-  auto second = open_connection();
+  auto first = open_connection(ctx, ep);
+  auto second = open_connection(ctx, ep);
   const connection* second_at = second.get();
   p.release(std::move(first), true);
   p.release(std::move(second), true);
@@ -160,6 +160,47 @@ TEST(Pool, TakeIdleHandsBackTheLastReleasedConnectionMarkedReused) {
   EXPECT_EQ(taken.get(), second_at);  // most recently used first: few connections stay hot
   EXPECT_TRUE(taken->reused);
   EXPECT_EQ(p.idle_count(ep->key), 1u);
+}
+
+TEST(Pool, IdleConnectionsCloseAfterTheIdleTimeout) {
+  net::asio::io_context ctx;
+  pool p(ctx);
+  std::string yaml = base;
+  yaml.replace(yaml.find("  workers: 1\n"), 13,
+               "  workers: 1\n  limits: { idle_timeout: 200ms }\n");
+  p.attach(*build(yaml));
+  auto* ep = p.pick(0, stable, config::lb_policy::round_robin, steady_time{});
+  ASSERT_NE(ep, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  p.release(open_connection(ctx, ep), true);
+  p.release(open_connection(ctx, ep), true);
+  EXPECT_EQ(p.idle_count(ep->key), 2u);
+  // The pool's timer closes them; with nothing else to do, run() returns then.
+  ctx.run_for(std::chrono::seconds(5));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(p.idle_count(ep->key), 0u);
+  // Not before the timeout (less one tick of the coarse clock it is kept by).
+  EXPECT_GE(took, std::chrono::milliseconds(150));
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
+TEST(Pool, CloseIdleBeforeTakesOnlyTheOlderConnections) {
+  net::asio::io_context ctx;
+  pool p(ctx);
+  p.attach(*build(base));
+  auto* ep = p.pick(0, stable, config::lb_policy::round_robin, steady_time{});
+  ASSERT_NE(ep, nullptr);
+  p.release(open_connection(ctx, ep), true);
+  const auto between = coarse_now() + std::chrono::milliseconds(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto newer = open_connection(ctx, ep);
+  const connection* newer_at = newer.get();
+  p.release(std::move(newer), true);
+  EXPECT_EQ(p.close_idle_before(between), 1u);
+  EXPECT_EQ(p.idle_count(ep->key), 1u);
+  auto kept = p.take_idle(*ep);
+  EXPECT_EQ(kept.get(), newer_at);
+  EXPECT_EQ(p.close_idle_before(coarse_now() + std::chrono::hours(1)), 0u);  // nothing idle left
 }
 
 }  // namespace
