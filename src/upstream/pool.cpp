@@ -283,8 +283,11 @@ void pool::release(std::unique_ptr<connection> conn, bool reusable) {
   auto& ep = *conn->endpoint;
   if (reusable && !ep.drain && conn->stream.is_open() && ep.idle.size() < max_idle_per_endpoint) {
     conn->idle_since = coarse_now();
+    if (!sweep_armed_) {
+      // Disarmed only while nothing is idle: this one is the oldest.
+      arm_sweep(conn->idle_since + idle_timeout_);
+    }
     ep.idle.push_back(std::move(conn));
-    arm_sweep();
     return;
   }
   conn->stream.close();
@@ -308,28 +311,24 @@ std::size_t pool::close_idle_before(steady_time cutoff) {
 
 // One timer for all idle connections, armed while any is idle, for when the
 // oldest of them expires.
-void pool::arm_sweep() {
-  if (sweep_armed_) {
-    return;
-  }
-  steady_time oldest = steady_time::max();
-  for (const auto& [key, ep] : endpoints_) {
-    if (!ep->idle.empty()) {
-      oldest = std::min(oldest, ep->idle.front()->idle_since);
-    }
-  }
-  if (oldest == steady_time::max()) {
-    return;
-  }
+void pool::arm_sweep(steady_time at) {
   sweep_armed_ = true;
-  sweep_timer_.expires_at(oldest + idle_timeout_);
+  sweep_timer_.expires_at(at);
   sweep_timer_.async_wait([this, alive = alive_](const error_code& ec) {
     if (ec || !*alive) {
       return;  // cancelled: the pool is going away
     }
     sweep_armed_ = false;
     close_idle_before(coarse_now() - idle_timeout_);
-    arm_sweep();
+    steady_time oldest = steady_time::max();
+    for (const auto& [key, ep] : endpoints_) {
+      if (!ep->idle.empty()) {
+        oldest = std::min(oldest, ep->idle.front()->idle_since);
+      }
+    }
+    if (oldest != steady_time::max()) {
+      arm_sweep(oldest + idle_timeout_);
+    }
   });
 }
 

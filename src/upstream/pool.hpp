@@ -175,7 +175,7 @@ class pool {
   // The sweep's handler may run after the pool is gone (cancelled at
   // destruction): it checks this first.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  void arm_sweep();
+  void arm_sweep(steady_time at);
   // Above the concurrency a worker usually carries to one endpoint: a cap
   // below it closes connections after every burst and reopens them at the
   // next (128 made 9% of requests connect anew at 160 HTTP/2 streams).
