@@ -474,6 +474,27 @@ def run_wrk(port, seconds, threads, cpu, check_split=False):
     raise RuntimeError("wrk gave no summary:\n" + out.stdout + out.stderr)
 
 
+class CpuWindow:
+    """CPU time while one load runs: the proxy's own, and as a noise gauge
+    for the round what the rest of the machine used meanwhile (other users,
+    kernel work not charged to our processes): not the proxy, not the
+    backends, not the load generator (a child of ours)."""
+
+    def __init__(self, proc, backends=None):
+        self.pids = proc.pids()
+        self.ours = self.pids + (backends.pids()
+                                 if backends is not None and backends is not proc else [])
+        self.start = self._sample()
+
+    def _sample(self):
+        return cpu_ticks(self.pids), cpu_ticks(self.ours), busy_ticks(), children_ticks()
+
+    def close(self, secs):
+        proxy, ours, busy, children = (b - a for a, b in zip(self.start, self._sample()))
+        self.proxy_ticks = proxy
+        self.other_cores = max(0.0, busy - ours - children) / CLK_TCK / secs
+
+
 def run_h2load(port, seconds, cpu):
     """h2load over h2c (prior knowledge): 16 connections x 10 streams for
     `seconds`; one X-User-Id for every request (h2load sends fixed headers)."""
@@ -494,19 +515,13 @@ def run_h2load(port, seconds, cpu):
 
 
 def measure_h2(proc, port, seconds, wrk_cpu, backends):
-    pids = proc.pids()
-    # The backends' CPU is ours too, not noise (as in measure()).
-    ours = pids + backends.pids()
-    before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
-    busy_before, h2_before = busy_ticks(), children_ticks()
+    window = CpuWindow(proc, backends)
     r = checked(proc, lambda: run_h2load(port, seconds, wrk_cpu))
-    after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
-    busy_after, h2_after = busy_ticks(), children_ticks()
+    window.close(r["duration_s"])
     return {"rps": r["requests"] / r["duration_s"], "requests": r["requests"],
             "errors": r["errors"], "mean_latency": r["mean_latency"],
-            "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
-            "other_cores": max(0.0, (busy_after - busy_before) - (ours_after - ours_before)
-                               - (h2_after - h2_before)) / CLK_TCK / r["duration_s"]}
+            "cpu_us_per_req": window.proxy_ticks / CLK_TCK * 1e6 / max(r["requests"], 1),
+            "other_cores": window.other_cores}
 
 
 def print_h2_report(results, targets):
@@ -537,14 +552,10 @@ def print_h2_report(results, targets):
 
 
 def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
-    pids = proc.pids()
-    ours = pids + (backends.pids() if backends is not None and backends is not proc else [])
-    before, ours_before = cpu_ticks(pids), cpu_ticks(ours)
-    busy_before, wrk_before = busy_ticks(), children_ticks()
+    window = CpuWindow(proc, backends)
     r = checked(proc, lambda: run_wrk(port, seconds, threads, wrk_cpu))
-    after, ours_after = cpu_ticks(pids), cpu_ticks(ours)
-    busy_after, wrk_after = busy_ticks(), children_ticks()
     secs = r["duration_us"] / 1e6
+    window.close(secs)
     errors = sum(r["errors"].values())
     return {
         "rps": r["requests"] / secs,
@@ -554,12 +565,9 @@ def measure(proc, port, seconds, threads, wrk_cpu, backends=None):
         "p50_us": r["p50_us"],
         "p99_us": r["p99_us"],
         "p999_us": r["p999_us"],
-        "cpu_us_per_req": (after - before) / CLK_TCK * 1e6 / max(r["requests"], 1),
-        "cpu_cores": (after - before) / CLK_TCK / secs,
-        # Everything else the machine did meanwhile (other users, kernel work
-        # not charged to our processes): a noise gauge for the round.
-        "other_cores": max(0.0, (busy_after - busy_before) - (ours_after - ours_before)
-                           - (wrk_after - wrk_before)) / CLK_TCK / secs,
+        "cpu_us_per_req": window.proxy_ticks / CLK_TCK * 1e6 / max(r["requests"], 1),
+        "cpu_cores": window.proxy_ticks / CLK_TCK / secs,
+        "other_cores": window.other_cores,
     }
 
 
