@@ -12,6 +12,7 @@ namespace cohort::analysis {
 struct arm_counts {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;
+  std::uint64_t client_errors = 0;  // 4xx (errors are 5xx)
 };
 
 // A latency histogram: counts[i] requests took at most upper_bounds[i] seconds

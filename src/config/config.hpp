@@ -309,8 +309,12 @@ struct prometheus_query {
 // success-rate / error-rate ("99%" -> 0.99), seconds for latency-* ("500ms" ->
 // 0.5), a count for requests, the raw value for prometheus metrics.
 struct metric_check {
-  std::string name;  // success-rate, error-rate, latency-p50|p90|p99|p999, requests, or any name
-                     // with prometheus
+  // success-rate (non-5xx share), request-success-rate (the same; Flagger's
+  // name, its threshold written as a percentage), error-rate (5xx share),
+  // 2xx-rate, 4xx-rate, 5xx-rate, 4xx-increase and 5xx-increase (the canary's
+  // share minus the control arm's), latency-p50|p90|p99|p999, requests, or any
+  // name with prometheus
+  std::string name;
   std::optional<double> min;
   std::optional<double> max;
   std::optional<prometheus_query> prometheus;
@@ -329,6 +333,10 @@ struct sequential_config {
   double alpha = 0.01;
   double tolerance =
       0.0;  // canary may be this much worse (relative) without counting as a regression
+  // Practical significance: a latency regression counts only beyond
+  // baseline x (1 + tolerance) + floor (fast backends differ by noise alone).
+  duration floor{1};
+  bool client_errors = true;  // 4xx is tested as a second kind of error
   source_location where;
 };
 

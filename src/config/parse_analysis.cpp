@@ -52,17 +52,35 @@ std::string format_number(double v) {
 }
 
 const std::vector<std::string>& built_in_metrics() {
-  static const std::vector<std::string> names = {"success-rate", "error-rate",  "latency-p50",
-                                                 "latency-p90",  "latency-p99", "latency-p999",
-                                                 "requests"};
+  static const std::vector<std::string> names = {
+      "success-rate", "error-rate",  "request-success-rate", "2xx-rate",
+      "4xx-rate",     "5xx-rate",    "4xx-increase",         "5xx-increase",
+      "latency-p50",  "latency-p90", "latency-p99",          "latency-p999",
+      "requests"};
   return names;
+}
+
+// Shares of requests, written as 99% or 0.99.
+bool is_ratio(const std::string& metric) {
+  return metric == "success-rate" || metric == "error-rate" || metric == "2xx-rate" ||
+         metric == "4xx-rate" || metric == "5xx-rate" || metric == "4xx-increase" ||
+         metric == "5xx-increase";
 }
 
 // Checks a threshold against the unit of the metric; the problem, if any.
 std::optional<std::string> unit_problem(const std::string& metric, const std::string& key,
                                         const threshold& t) {
   const std::string written = key + " " + t.text;
-  if (metric == "success-rate" || metric == "error-rate") {
+  if (metric == "request-success-rate") {
+    // Flagger's name and unit: a percentage, written 99 (or 99%).
+    if (t.form == threshold_form::duration) {
+      return written + " is not a percentage (like 99)";
+    }
+    if ((t.form == threshold_form::share && t.value > 1) ||
+        (t.form == threshold_form::number && (t.value < 0 || t.value > 100))) {
+      return written + " is not a percentage between 0 and 100";
+    }
+  } else if (is_ratio(metric)) {
     if (t.form == threshold_form::duration) {
       return written + " is not a ratio (like 99% or 0.99)";
     }
@@ -158,11 +176,18 @@ void parse_metric(context& cx, const YAML::Node& node, const std::string& what, 
   if (min && max && min->value > max->value) {
     o.error(*o.find("max"), "max " + max->text + " is below min " + min->text);
   }
+  // request-success-rate is measured as a ratio like success-rate; its
+  // threshold, written as Flagger's percentage, is turned into one.
+  const auto value_of = [&](const threshold& t) {
+    return m.name == "request-success-rate" && !m.prometheus && t.form == threshold_form::number
+               ? t.value / 100
+               : t.value;
+  };
   if (min) {
-    m.min = min->value;
+    m.min = value_of(*min);
   }
   if (max) {
-    m.max = max->value;
+    m.max = value_of(*max);
   }
   out.push_back(std::move(m));
 }
@@ -207,7 +232,7 @@ void parse_judge(context& cx, const field& f, const std::string& what, judge_con
 
 void parse_sequential(context& cx, const field& f, const std::string& what,
                       sequential_config& out) {
-  object o(cx, f, what + " sequential", {"alpha", "tolerance"});
+  object o(cx, f, what + " sequential", {"alpha", "tolerance", "floor", "client_errors"});
   o.check_keys();
   out.where = o.where();
   if (const auto n = o.number("alpha")) {
@@ -234,6 +259,16 @@ void parse_sequential(context& cx, const field& f, const std::string& what,
     } else {
       out.tolerance = *value;
     }
+  }
+  if (const auto text = o.text("floor")) {
+    if (const auto d = parse_duration(*text)) {
+      out.floor = *d;  // 0ms is allowed: no floor
+    } else {
+      o.error(*o.find("floor"), "floor '" + *text + "' is not a duration (like 1ms or 0ms)");
+    }
+  }
+  if (const auto b = o.boolean("client_errors")) {
+    out.client_errors = *b;
   }
 }
 

@@ -290,6 +290,9 @@ void render_server(std::string& out, const server_metrics& m) {
          "Configuration reloads, by result (ok, rejected).");
   sample(out, "cohort_config_reloads_total", {{"result", "ok"}}, m.reloads_ok);
   sample(out, "cohort_config_reloads_total", {{"result", "rejected"}}, m.reloads_rejected);
+  family(out, "cohort_store_write_failures_total", "counter",
+         "Rollout state writes the state store refused; a rollback is applied anyway and retried.");
+  sample(out, "cohort_store_write_failures_total", {}, m.store_write_failures);
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ struct server_metrics {
   std::vector<analysis_check_count> analysis_checks;
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_rejected = 0;
+  std::uint64_t store_write_failures = 0;        // rollout state writes that failed (then retried)
   std::vector<endpoint_health_gauge> endpoints;  // checked endpoints only
 };
 

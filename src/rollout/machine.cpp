@@ -32,7 +32,9 @@ std::string trimmed(double v, int decimals) {
 }
 
 bool is_ratio_metric(const std::string& name) {
-  return name == "success-rate" || name == "error-rate";
+  return name == "success-rate" || name == "error-rate" || name == "request-success-rate" ||
+         name == "2xx-rate" || name == "4xx-rate" || name == "5xx-rate" || name == "4xx-increase" ||
+         name == "5xx-increase";
 }
 bool is_latency_metric(const std::string& name) {
   return name.rfind("latency-", 0) == 0;
@@ -69,6 +71,19 @@ bool analysing(phase p) {
   return p == phase::progressing || p == phase::paused || p == phase::waiting_promotion;
 }
 
+// Without a baseline the canary is compared with stable (Kayenta's common setup).
+std::string control_name(const config::rollout_config& r) {
+  return r.baseline.empty() ? "stable" : "baseline";
+}
+
+bool is_comparative_metric(const std::string& name) {
+  return name == "4xx-increase" || name == "5xx-increase";
+}
+
+std::chrono::milliseconds steady_of(const tick_input& in) {
+  return in.steady ? *in.steady : in.now.time_since_epoch();
+}
+
 }  // namespace
 
 std::string_view to_string(action a) {
@@ -94,6 +109,7 @@ std::string_view webhook_name(const config::webhook_config& w) {
 struct machine::context {
   rollout_record next;
   time_point now;
+  std::chrono::milliseconds steady;
   std::vector<log_line> logs;
   std::vector<metric_increment> counts;
   struct hook_request {
@@ -121,6 +137,7 @@ struct machine::context {
     next.reason = std::move(reason);
   }
   void call(const config::rollout_config& cfg, webhook_type type, bool gate) {
+    // Gates and polls are asked of every hook of their type; notifications too.
     for (const auto& w : cfg.webhooks) {
       if (w.type == type) {
         hooks.push_back(hook_request{&w, gate, {}});
@@ -144,6 +161,32 @@ config::step_config machine::step_at(std::uint32_t index) const {
     return s;
   }
   return cfg_.steps.at(index);
+}
+
+const config::webhook_config* machine::hook_named(const std::string& name) const {
+  for (const auto& w : cfg_.webhooks) {
+    if (webhook_name(w) == name) {
+      return &w;
+    }
+  }
+  return nullptr;
+}
+
+bool machine::compares() const {
+  const auto& a = cfg_.analysis;
+  return a.sequential || a.judge ||
+         std::any_of(a.metrics.begin(), a.metrics.end(),
+                     [](const config::metric_check& m) { return is_comparative_metric(m.name); });
+}
+
+void machine::roll_back_if_asked(context& c, const std::vector<webhook_outcome>& outcomes) const {
+  for (const auto& o : outcomes) {
+    const auto* hook = hook_named(o.name);
+    if (o.ok && hook != nullptr && hook->type == webhook_type::rollback) {
+      roll_back(c, "rollback webhook " + o.name + " " + o.detail);
+      return;
+    }
+  }
 }
 
 bool machine::has_webhooks(webhook_type type) const {
@@ -193,6 +236,7 @@ void machine::begin_start(context& c) const {
     }
     c.call(cfg_, webhook_type::confirm_rollout, true);
     c.call(cfg_, webhook_type::pre_rollout, true);
+    c.next.gate_asked_steady = c.steady;
     c.logs.push_back(log_line{false, "Waiting for " + cfg_.name + " pre-rollout checks"});
     return;
   }
@@ -210,9 +254,12 @@ void machine::apply_step(context& c, std::uint32_t index) const {
   const config::step_config s = step_at(index);
   r.step = index;
   r.step_started = c.now;
+  r.step_started_steady = c.steady;
   r.step_requests = 0;
+  r.step_control_requests = 0;
   r.step_series.clear();
   r.no_data_since.reset();
+  r.no_data_since_steady.reset();
   const std::string at = "step " + std::to_string(index + 1) + "/" + std::to_string(step_count());
   switch (s.kind) {
     case config::step_kind::cohort:
@@ -238,7 +285,17 @@ void machine::apply_step(context& c, std::uint32_t index) const {
   }
 }
 
+void machine::complete_step(context& c) const {
+  auto& r = c.next;
+  r.completed_steps.push_back(
+      step_evidence{r.step, r.step_requests, r.step_control_requests, c.now});
+  if (r.completed_steps.size() > max_series_points) {
+    r.completed_steps.erase(r.completed_steps.begin());
+  }
+}
+
 void machine::advance(context& c) const {
+  complete_step(c);
   if (c.next.step + 1 < step_count()) {
     apply_step(c, c.next.step + 1);
     return;
@@ -276,7 +333,6 @@ void machine::roll_back(context& c, std::string message) const {
   r.operator_paused = false;
   c.set_phase(phase::rolling_back, message);
   c.note(cfg_, true, "Rolling back " + cfg_.name + " " + message);
-  c.call(cfg_, webhook_type::rollback, false);
 }
 
 void machine::settle(context& c) const {
@@ -289,6 +345,7 @@ void machine::settle(context& c) const {
     const std::string why = c.next.reason;
     c.set_phase(phase::failed, why);
     c.note(cfg_, true, "Canary failed! " + cfg_.name + " users are all on stable");
+    c.call(cfg_, webhook_type::post_rollout, false);
   }
 }
 
@@ -320,12 +377,24 @@ void machine::resolve_gate(context& c, const std::vector<webhook_outcome>& outco
     }
   }
   if (!ok) {
-    r.reason = std::string(to_string(g)) + " webhook failed";
-    if (g == gate::advance) {
-      // As in Flagger, a failing rollout hook counts like a failed check.
+    // As in Flagger, a failing pre-rollout or rollout hook counts as a failed
+    // check (once per ask); confirm-rollout and confirm-promotion only wait.
+    bool counts = false;
+    for (const auto* o : found) {
+      if (o->ok) {
+        continue;
+      }
+      r.reason = std::string(to_string(g)) + " webhook " + o->name + " failed" +
+                 (o->detail.empty() ? "" : ": " + o->detail);
+      const auto* hook = hook_named(o->name);
+      counts = counts || (hook != nullptr && (hook->type == webhook_type::pre_rollout ||
+                                              hook->type == webhook_type::rollout));
+    }
+    if (counts) {
       ++r.failed_checks;
       if (r.failed_checks >= cfg_.analysis.threshold) {
-        roll_back(c, "failed checks threshold reached " + std::to_string(r.failed_checks));
+        roll_back(c, "failed checks threshold reached " + std::to_string(r.failed_checks) + " (" +
+                         r.reason + ")");
       }
     }
     return;
@@ -350,12 +419,14 @@ machine::interval_result machine::analyse(context& c, const interval_evidence& e
   const auto& a = cfg_.analysis;
   analysis_summary summary;
   summary.at = c.now;
+  summary.control = control_name(cfg_);
   summary.canary_requests = ev.canary.requests;
   summary.baseline_requests = ev.baseline.requests;
   summary.judge = r.last_analysis.judge;
 
-  // The sequential test sees every second, whatever the phase of the step.
-  if (a.sequential && !cfg_.baseline.empty()) {
+  // The sequential test sees every second of the run, whatever the phase of
+  // the step; without a baseline it compares the canary with stable.
+  if (a.sequential) {
     if (!monitor_ || monitor_run_ != r.run_started) {
       analysis::sequential_params p;
       p.alpha = a.sequential->alpha;
@@ -377,6 +448,8 @@ machine::interval_result machine::analyse(context& c, const interval_evidence& e
 
   bool any_fail = false;
   bool any_nodata = ev.canary.requests == 0;
+  // A comparison with an arm that served nobody is no comparison.
+  const bool no_control = compares() && ev.canary.requests > 0 && ev.baseline.requests == 0;
   std::vector<std::string> halts;
   for (const auto& m : a.metrics) {
     metric_result mr;
@@ -443,34 +516,49 @@ machine::interval_result machine::analyse(context& c, const interval_evidence& e
     }
     return interval_result::failed;
   }
-  if (any_nodata) {
-    if (!r.no_data_since) {
+  if (any_nodata || no_control) {
+    const std::string what = ev.canary.requests == 0 ? "no canary traffic"
+                             : no_control ? "no " + control_name(cfg_) + " traffic to compare with"
+                                          : "no data for a metric";
+    if (ev.service_requests == 0) {
+      // Nobody uses the service (a quiet night): hold for as long as it lasts.
+      r.no_data_since.reset();
+      r.no_data_since_steady.reset();
+    } else if (!r.no_data_since_steady) {
       r.no_data_since = c.now;
+      r.no_data_since_steady = c.steady;
     }
-    const auto quiet = c.now - *r.no_data_since;
-    // Only a step that wants to advance can run out of time; a paused or
-    // waiting rollout may be quiet (a night) without failing.
-    if (r.current == phase::progressing && quiet >= a.no_data_deadline) {
-      roll_back(c, "no data for " + format_duration(a.no_data_deadline));
+    // Users are arriving and the canary (or its control) gets none of them:
+    // a routing problem (cohorts that match nobody, a weight of 0), worth
+    // failing on. Only a step that wants to advance can run out of time.
+    const bool wants_to_advance =
+        r.current == phase::progressing ||
+        (r.current == phase::paused && !r.operator_paused && step_at(r.step).pause);
+    if (r.no_data_since_steady && wants_to_advance &&
+        c.steady - *r.no_data_since_steady >= a.no_data_deadline) {
+      roll_back(c, what + " for " + format_duration(a.no_data_deadline) +
+                       " while the service served " + std::to_string(ev.service_requests) +
+                       " requests in the last interval: check the rollout's routing (cohorts, "
+                       "weights, pins)");
       return interval_result::rolled_back;
     }
-    c.logs.push_back(log_line{
-        false, "Halt " + cfg_.name + " advancement " +
-                   (ev.canary.requests == 0 ? "no canary traffic" : "no data for a metric") +
-                   " (insufficient evidence)"});
+    c.logs.push_back(
+        log_line{false, "Halt " + cfg_.name + " advancement " + what + " (insufficient evidence)"});
     return interval_result::held;
   }
   r.no_data_since.reset();
+  r.no_data_since_steady.reset();
   // Requests of an interval in which the step began were routed with the
   // previous population: they do not count for this step.
   if (r.step_started != c.now) {
     r.step_requests += ev.canary.requests;
+    r.step_control_requests += ev.baseline.requests;
   }
   return interval_result::passed;
 }
 
 bool machine::run_judge(context& c) {
-  if (!cfg_.analysis.judge || cfg_.baseline.empty()) {
+  if (!cfg_.analysis.judge) {
     return true;
   }
   const auto& jc = *cfg_.analysis.judge;
@@ -481,6 +569,9 @@ bool machine::run_judge(context& c) {
   std::vector<analysis::metric_spec> specs;
   std::vector<analysis::metric_samples> data;
   for (const auto& m : cfg_.analysis.metrics) {
+    if (is_comparative_metric(m.name)) {
+      continue;  // already a difference from the control arm
+    }
     analysis::metric_spec spec;
     spec.name = m.name;
     // A maximum means "higher hurts", a minimum "lower hurts".
@@ -527,6 +618,9 @@ void machine::try_advance(context& c) {
   if (!run_judge(c)) {
     return;
   }
+  if (const auto s = step_at(r.step); s.kind == config::step_kind::pause && s.pause) {
+    c.note(cfg_, false, "Resuming " + cfg_.name + " after " + format_duration(*s.pause));
+  }
   if (has_webhooks(webhook_type::rollout)) {
     ask_gate(c, gate::advance, webhook_type::rollout);
     return;
@@ -535,7 +629,7 @@ void machine::try_advance(context& c) {
 }
 
 transition machine::tick(const rollout_record& current, const tick_input& in) {
-  context c{current, in.now, {}, {}, {}};
+  context c{current, in.now, steady_of(in), {}, {}, {}};
   auto& r = c.next;
   if (r.name.empty()) {
     r.name = cfg_.name;
@@ -550,21 +644,37 @@ transition machine::tick(const rollout_record& current, const tick_input& in) {
   if (is_terminal(r.current)) {
     return finish(current, c);
   }
+  if (r.started && analysing(r.current)) {
+    roll_back_if_asked(c, in.webhooks);
+    if (is_terminal(r.current) || r.current == phase::rolling_back) {
+      return finish(current, c);
+    }
+  }
   if (r.pending_gate != gate::none && !r.operator_paused) {
     resolve_gate(c, in.webhooks);
   }
-  if (r.current == phase::initialized && r.pending_gate == gate::none) {
+  // The start gates are asked once per interval until they pass, not every tick.
+  if (r.current == phase::initialized && r.pending_gate == gate::none &&
+      (!r.gate_asked_steady || c.steady - *r.gate_asked_steady >= cfg_.analysis.interval)) {
     begin_start(c);
   }
   interval_result outcome = interval_result::held;
   if (in.interval && r.started && analysing(r.current)) {
     outcome = analyse(c, *in.interval);
+    if (r.current != phase::rolling_back) {
+      // Rollback hooks are asked once per interval while the canary is analysed;
+      // a 2xx answer rolls back (Flagger's meaning).
+      c.call(cfg_, webhook_type::rollback, true);
+    }
   }
   if (r.current == phase::paused && !r.operator_paused) {
+    // A timed pause ends like any step: its time is up and it has judged
+    // enough of its own traffic. The clock alone never advances a rollout.
     const auto s = step_at(r.step);
-    if (s.kind == config::step_kind::pause && s.pause && in.now - r.step_started >= *s.pause) {
-      c.note(cfg_, false, "Resuming " + cfg_.name + " after " + format_duration(*s.pause));
-      advance(c);
+    if (s.kind == config::step_kind::pause && s.pause &&
+        c.steady - r.step_started_steady >= *s.pause && r.pending_gate == gate::none &&
+        outcome == interval_result::passed) {
+      try_advance(c);
     }
   } else if (r.current == phase::progressing && r.pending_gate == gate::none &&
              outcome == interval_result::passed) {
@@ -573,8 +683,9 @@ transition machine::tick(const rollout_record& current, const tick_input& in) {
   return finish(current, c);
 }
 
-result<transition> machine::act(const rollout_record& current, action a, time_point now) {
-  context c{current, now, {}, {}, {}};
+result<transition> machine::act(const rollout_record& current, action a, time_point now,
+                                std::optional<std::chrono::milliseconds> steady) {
+  context c{current, now, steady ? *steady : now.time_since_epoch(), {}, {}, {}};
   auto& r = c.next;
   const std::string who = " by operator";
   const phase p = r.current;
@@ -629,6 +740,7 @@ result<transition> machine::act(const rollout_record& current, action a, time_po
         // Ask the start gates again at the next tick.
         r.pending_gate = gate::none;
         r.pending_webhooks.clear();
+        r.gate_asked_steady.reset();
         c.note(cfg_, false, "Retrying " + cfg_.name + " pre-rollout checks");
       } else {
         return refuse("only a failed or not yet started rollout can be retried");
@@ -674,6 +786,9 @@ transition machine::finish(const rollout_record& before, context& c) const {
     body["last_analysis"] = full.at("last_analysis");
     if (!h.message.empty()) {
       body["message"] = h.message;
+    }
+    if (h.hook->type == webhook_type::post_rollout) {
+      body["outcome"] = t.next.current == phase::succeeded ? "succeeded" : "failed";
     }
     t.effects.emplace_back(call_webhook{h.hook->type, std::string(webhook_name(*h.hook)),
                                         h.hook->url, h.hook->timeout, h.gate, body.dump()});

@@ -41,10 +41,13 @@ struct second_counts {
   std::optional<analysis::histogram> baseline_latency;
 };
 
-// What the gateway and Prometheus saw during one analysis interval.
+// What the gateway and Prometheus saw during one analysis interval, cut at
+// the start of the current step: requests routed with an earlier population
+// (or for an earlier revision) are not in it.
 struct interval_evidence {
-  analysis::arm_counts canary;  // requests and errors in the interval
-  analysis::arm_counts baseline;
+  analysis::arm_counts canary;         // requests and errors in the interval
+  analysis::arm_counts baseline;       // of the control arm: the baseline, or stable without one
+  std::uint64_t service_requests = 0;  // every arm of the rollout: is anyone using the service?
   std::vector<metric_value> metrics;
   std::vector<second_counts> seconds;  // in order; fed to the sequential test
 };
@@ -56,7 +59,10 @@ struct webhook_outcome {
 };
 
 struct tick_input {
-  time_point now{};
+  time_point now{};  // wall clock, for the record's timestamps
+  // Steady clock, for durations (pauses, deadlines, gate re-asks); nullopt:
+  // taken from `now` (tests that only move one clock).
+  std::optional<std::chrono::milliseconds> steady;
   std::string canary_fingerprint;             // empty: unknown, never a restart
   std::optional<interval_evidence> interval;  // nullopt: not an analysis tick
   std::vector<webhook_outcome> webhooks;      // outcomes of the gates asked for
@@ -84,7 +90,7 @@ struct call_webhook {
   std::string name;
   std::string url;
   duration timeout{5000};
-  bool gate = false;    // the outcome must come back in a later tick_input
+  bool gate = false;    // the outcome must come back in a later tick_input (gates and polls)
   std::string payload;  // JSON body
 };
 using effect = std::variant<persist, publish_routing, log_line, metric_increment, call_webhook>;
@@ -107,7 +113,9 @@ class machine {
 
   // An operator's action. Refused (with the reason) when it makes no sense in
   // the current phase, such as resuming a rollout that is not paused.
-  result<transition> act(const rollout_record& current, action a, time_point now);
+  // `steady` as in tick_input (nullopt: taken from `now`).
+  result<transition> act(const rollout_record& current, action a, time_point now,
+                         std::optional<std::chrono::milliseconds> steady = std::nullopt);
 
   const config::rollout_config& config() const { return cfg_; }
 
@@ -120,6 +128,10 @@ class machine {
   void start(context& c) const;
   void apply_step(context& c, std::uint32_t index) const;
   void try_advance(context& c);
+  void complete_step(context& c) const;
+  void roll_back_if_asked(context& c, const std::vector<webhook_outcome>& outcomes) const;
+  const config::webhook_config* hook_named(const std::string& name) const;
+  bool compares() const;
   void advance(context& c) const;
   void begin_promotion(context& c) const;
   void promote(context& c, std::string why) const;

@@ -77,6 +77,7 @@ json analysis_to_json(const analysis_summary& a) {
                        {"result", to_string(m.result)}});
   }
   json j = {{"at", millis(a.at)},
+            {"control", a.control},
             {"canary_requests", a.canary_requests},
             {"baseline_requests", a.baseline_requests},
             {"metrics", std::move(metrics)}};
@@ -96,6 +97,7 @@ json analysis_to_json(const analysis_summary& a) {
 analysis_summary analysis_from_json(const json& j) {
   analysis_summary a;
   a.at = at_millis(j.at("at").get<std::int64_t>());
+  a.control = j.value("control", "");
   a.canary_requests = j.at("canary_requests").get<std::uint64_t>();
   a.baseline_requests = j.at("baseline_requests").get<std::uint64_t>();
   for (const auto& m : j.at("metrics")) {
@@ -187,6 +189,13 @@ std::string to_json(const rollout_record& r) {
   for (const auto& s : r.step_series) {
     series.push_back({{"name", s.name}, {"canary", s.canary}, {"baseline", s.baseline}});
   }
+  json completed = json::array();
+  for (const auto& c : r.completed_steps) {
+    completed.push_back({{"step", c.step},
+                         {"canary_requests", c.canary_requests},
+                         {"control_requests", c.control_requests},
+                         {"completed", millis(c.completed)}});
+  }
   const json j = {
       {"version", 1},
       {"name", r.name},
@@ -197,6 +206,9 @@ std::string to_json(const rollout_record& r) {
       {"joined_cohorts", r.joined_cohorts},
       {"failed_checks", r.failed_checks},
       {"step_requests", r.step_requests},
+      {"step_control_requests", r.step_control_requests},
+      {"completed_steps", std::move(completed)},
+      {"promoted_endpoints", r.promoted_endpoints},
       {"step_started", millis(r.step_started)},
       {"phase_since", millis(r.phase_since)},
       {"no_data_since", r.no_data_since ? json(millis(*r.no_data_since)) : json(nullptr)},
@@ -235,6 +247,17 @@ result<rollout_record> from_json(std::string_view text) {
     r.joined_cohorts = j.at("joined_cohorts").get<std::vector<std::string>>();
     r.failed_checks = j.at("failed_checks").get<std::uint32_t>();
     r.step_requests = j.at("step_requests").get<std::uint64_t>();
+    // Added after version 1 was first written: absent in older records.
+    r.step_control_requests = j.value("step_control_requests", std::uint64_t{0});
+    r.promoted_endpoints = j.value("promoted_endpoints", "");
+    if (const auto it = j.find("completed_steps"); it != j.end()) {
+      for (const auto& c : *it) {
+        r.completed_steps.push_back(step_evidence{
+            c.at("step").get<std::uint32_t>(), c.at("canary_requests").get<std::uint64_t>(),
+            c.at("control_requests").get<std::uint64_t>(),
+            at_millis(c.at("completed").get<std::int64_t>())});
+      }
+    }
     r.step_started = at_millis(j.at("step_started").get<std::int64_t>());
     r.phase_since = at_millis(j.at("phase_since").get<std::int64_t>());
     if (const auto& n = j.at("no_data_since"); !n.is_null()) {
@@ -282,39 +305,67 @@ routing::rollout_state to_routing_state(const rollout_record& r) {
       s.phase = routing::rollout_state::mode::progressing;
       s.weight = r.weight;
       s.joined_cohorts = r.joined_cohorts;
+      s.hold_canary_pins = !r.started;
       break;
   }
   return s;
 }
 
-std::string canary_fingerprint(const config::rollout_config& rollout,
-                               const std::vector<host_port>& canary_endpoints) {
+namespace {
+
+// Order in the file is not a version change.
+std::string endpoint_list(const std::vector<host_port>& endpoints) {
   std::vector<std::string> eps;
-  eps.reserve(canary_endpoints.size());
-  for (const auto& e : canary_endpoints) {
+  eps.reserve(endpoints.size());
+  for (const auto& e : endpoints) {
     eps.push_back(format_host_port(e));
   }
-  // Order in the file is not a version change.
   std::sort(eps.begin(), eps.end());
-  std::string out = "revision=" + rollout.revision + ";canary=";
+  std::string out;
   for (std::size_t i = 0; i < eps.size(); ++i) {
     out += (i == 0 ? "" : ",") + eps[i];
   }
   return out;
 }
 
+}  // namespace
+
+std::string canary_fingerprint(const config::rollout_config& rollout,
+                               const std::vector<host_port>& canary_endpoints) {
+  return "revision=" + rollout.revision + ";canary=" + endpoint_list(canary_endpoints);
+}
+
 std::string canary_fingerprint(const config::config& cfg, const config::rollout_config& rollout) {
+  return "revision=" + rollout.revision +
+         ";canary=" + subset_endpoints(cfg, rollout.service, rollout.canary);
+}
+
+std::string subset_endpoints(const config::config& cfg, const std::string& service,
+                             const std::string& subset) {
   for (const auto& svc : cfg.services) {
-    if (svc.name != rollout.service) {
+    if (svc.name != service) {
       continue;
     }
     for (const auto& sub : svc.subsets) {
-      if (sub.name == rollout.canary) {
-        return canary_fingerprint(rollout, sub.endpoints);
+      if (sub.name == subset) {
+        return endpoint_list(sub.endpoints);
       }
     }
   }
-  return canary_fingerprint(rollout, {});
+  return {};
+}
+
+void rebase_steady(rollout_record& r, time_point wall_now, std::chrono::milliseconds steady_now) {
+  const auto since = [&](time_point then) {
+    return steady_now - std::max(std::chrono::milliseconds(0), wall_now - then);
+  };
+  r.step_started_steady = since(r.step_started);
+  if (r.no_data_since) {
+    r.no_data_since_steady = since(*r.no_data_since);
+  } else {
+    r.no_data_since_steady.reset();
+  }
+  r.gate_asked_steady.reset();
 }
 
 }  // namespace cohort::rollout

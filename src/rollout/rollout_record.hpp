@@ -70,8 +70,9 @@ struct judge_summary {
 
 struct analysis_summary {
   time_point at{};
-  std::uint64_t canary_requests = 0;  // in the interval
-  std::uint64_t baseline_requests = 0;
+  std::string control;                // the arm the canary is compared with: "baseline" or "stable"
+  std::uint64_t canary_requests = 0;  // in the interval (since the step began, at most)
+  std::uint64_t baseline_requests = 0;  // of the control arm
   std::vector<metric_result> metrics;
   std::optional<sequential_summary> sequential;
   std::optional<judge_summary> judge;
@@ -91,6 +92,14 @@ struct metric_series {
   std::vector<double> baseline;
 };
 
+// The evidence a completed step advanced on: its own requests only.
+struct step_evidence {
+  std::uint32_t step = 0;  // 0-based index
+  std::uint64_t canary_requests = 0;
+  std::uint64_t control_requests = 0;
+  time_point completed{};
+};
+
 // Which gate webhooks the controller is waiting for.
 enum class gate : std::uint8_t { none, start, advance, promotion };
 std::string_view to_string(gate g);
@@ -107,11 +116,23 @@ struct rollout_record {
   std::vector<std::string> joined_cohorts;
   std::uint32_t failed_checks = 0;
   std::uint64_t step_requests = 0;  // canary requests judged (in passing intervals) this step
+  std::uint64_t step_control_requests = 0;     // control-arm requests of the same intervals
+  std::vector<step_evidence> completed_steps;  // this run's, oldest first
   time_point step_started{};
   time_point phase_since{};
   std::optional<time_point> no_data_since;
   std::string canary_fingerprint;  // what canary version this state applies to
   time_point run_started{};        // when this run (fingerprint or retry) began
+  // Where the canary ran when it was promoted ("host:port,..."): until stable
+  // points there, a configuration that would send users back is refused.
+  std::string promoted_endpoints;
+
+  // Durations are measured on the steady clock (a wall-clock step must not end
+  // a pause or a deadline). Not persisted: a restored record re-bases them on
+  // the wall-clock fields above (see rebase_steady).
+  std::chrono::milliseconds step_started_steady{0};
+  std::optional<std::chrono::milliseconds> no_data_since_steady;
+  std::optional<std::chrono::milliseconds> gate_asked_steady;  // last ask of the start gates
 
   // Operator pause on top of a phase: where resume returns to.
   bool operator_paused = false;
@@ -143,5 +164,15 @@ std::string canary_fingerprint(const config::rollout_config& rollout,
                                const std::vector<host_port>& canary_endpoints);
 // Same, finding the canary subset's endpoints in the configuration's services.
 std::string canary_fingerprint(const config::config& cfg, const config::rollout_config& rollout);
+
+// A subset's endpoints as "host:port,host:port", sorted; empty when the
+// service or subset is not in the configuration.
+std::string subset_endpoints(const config::config& cfg, const std::string& service,
+                             const std::string& subset);
+
+// Sets the steady-clock fields of a record read from the store from its
+// wall-clock fields, as if the time since then had passed on the steady clock
+// (never negative: a clock that went back counts as no time).
+void rebase_steady(rollout_record& r, time_point wall_now, std::chrono::milliseconds steady_now);
 
 }  // namespace cohort::rollout

@@ -310,9 +310,22 @@ decision decide(const request_view& request, const snapshot& snap, std::uint64_t
     if (c.pin == config::pin_target::stable) {
       d.kind = reason_kind::pin;
       d.subset = r.stable;
+    } else if (c.pin == config::pin_target::canary) {
+      d.kind = reason_kind::pin;
+      d.subset = r.canary;
     } else {
-      // Pinned to the canary, or added to it by a step (the plan holds no other cohort).
-      d.kind = c.pin == config::pin_target::canary ? reason_kind::pin : reason_kind::cohort;
+      // Added by a step (the plan holds no other cohort). With a baseline, the
+      // upper half of the cohort's buckets is its control: a cohort step is then
+      // judged against users of the same cohort, not against nobody.
+      const auto h = key.key_hash();
+      if (r.baseline >= 0 && h && *h % full_share >= full_share / 2) {
+        note_hash(d, *h);
+        d.kind = reason_kind::baseline;
+        d.subset = static_cast<std::uint32_t>(r.baseline);
+        d.name = c.name;
+        return d;
+      }
+      d.kind = reason_kind::cohort;
       d.subset = r.canary;
     }
     note_key();

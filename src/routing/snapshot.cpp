@@ -155,6 +155,13 @@ result<std::shared_ptr<const snapshot>, config::diagnostics> snapshot::build(
       const rollout_state& st = it->second;
       r->weight = st.weight;
       r->phase = st.phase;
+      if (st.hold_canary_pins) {
+        for (compiled_cohort& cohort : r->cohorts) {
+          if (cohort.pin == config::pin_target::canary) {
+            cohort.pin = config::pin_target::none;  // not joined either: out of the plan
+          }
+        }
+      }
       for (const std::string& joined : st.joined_cohorts) {
         const auto cohort =
             std::find_if(r->cohorts.begin(), r->cohorts.end(),

@@ -24,6 +24,8 @@ struct rollout_state {
   mode phase = mode::progressing;
   basis_points weight = 0;                  // canary share (and baseline share)
   std::vector<std::string> joined_cohorts;  // cohorts a step has added to the canary
+  // Before the start gates pass, cohorts pinned to the canary stay on stable too.
+  bool hold_canary_pins = false;
 };
 using rollout_states = std::map<std::string, rollout_state, std::less<>>;
 

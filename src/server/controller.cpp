@@ -22,11 +22,21 @@ struct controller::managed {
   rollout::rollout_record record;
   store::revision rev = 0;
   std::string fingerprint;
+  std::string canary_endpoints;  // "host:port,...", as the configuration has them now
+  std::string stable_endpoints;
   std::chrono::steady_clock::time_point next_analysis;
-  std::uint64_t fed_through = 0;  // last monotonic second given to the sequential test
-  std::vector<rollout::webhook_outcome> outcomes;  // gate answers for the next tick
+  std::uint64_t fed_through = 0;  // last metrics second given to the sequential test
+  // Evidence starts after this metrics second: the one in which the current
+  // step (or run) began, whose requests were routed with the old population.
+  std::uint64_t step_epoch = 0;
+  std::uint64_t generation = 0;  // bumped by every reload of the rollout's configuration
+  std::vector<rollout::webhook_outcome> outcomes;  // gate and poll answers for the next tick
   bool ticking = false;
   bool removed = false;
+  bool unpersisted = false;  // m.record is applied but the store has an older one
+  // The store could not be written when the state was restored: a rollback
+  // from before the restart may be lost, so nobody goes to the canary.
+  bool hold_on_stable = false;
 
   const std::string& comparison_subset() const {
     return cfg.baseline.empty() ? cfg.stable : cfg.baseline;
@@ -35,8 +45,29 @@ struct controller::managed {
 
 namespace {
 
-rollout::time_point now_ms() {
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+// Whether a routing change sends anyone to the canary who was not there.
+bool widens(const routing::rollout_state& from, const routing::rollout_state& to) {
+  using mode = routing::rollout_state::mode;
+  if (to.phase == mode::rolled_back) {
+    return false;
+  }
+  if (to.phase == mode::promoted) {
+    return from.phase != mode::promoted;
+  }
+  if (from.phase == mode::rolled_back) {
+    return to.weight > 0 || !to.joined_cohorts.empty() || !to.hold_canary_pins;
+  }
+  if (to.weight > from.weight || (from.hold_canary_pins && !to.hold_canary_pins)) {
+    return from.phase != mode::promoted;
+  }
+  return std::any_of(to.joined_cohorts.begin(), to.joined_cohorts.end(), [&](const auto& c) {
+    return std::find(from.joined_cohorts.begin(), from.joined_cohorts.end(), c) ==
+           from.joined_cohorts.end();
+  });
+}
+
+bool promoted(rollout::phase p) {
+  return p == rollout::phase::promoting || p == rollout::phase::succeeded;
 }
 
 std::string iso_time(std::int64_t millis) {
@@ -55,19 +86,41 @@ std::uint32_t interval_seconds(const config::rollout_config& r) {
   return static_cast<std::uint32_t>(std::max<long long>(1, (ms + 999) / 1000));
 }
 
-// A built-in metric's value over a window; nullopt when there is no data.
-std::optional<double> builtin_value(const std::string& name, const metrics::window_stats& w) {
+double share_of(std::uint64_t part, std::uint64_t whole) {
+  return static_cast<double>(part) / static_cast<double>(whole);
+}
+
+// A built-in metric's value over a window of the canary (c) and of its
+// control arm (b); nullopt when there is no data.
+std::optional<double> builtin_value(const std::string& name, const metrics::window_stats& w,
+                                    const metrics::window_stats* control = nullptr) {
   if (name == "requests") {
     return static_cast<double>(w.requests);
   }
   if (w.requests == 0) {
     return std::nullopt;
   }
-  if (name == "success-rate") {
+  if (name == "success-rate" || name == "request-success-rate") {
     return w.success_rate;
   }
   if (name == "error-rate") {
     return 1.0 - w.success_rate;
+  }
+  if (name == "2xx-rate") {
+    return share_of(w.classes[1], w.requests);
+  }
+  if (name == "4xx-rate") {
+    return share_of(w.classes[3], w.requests);
+  }
+  if (name == "5xx-rate") {
+    return share_of(w.classes[4], w.requests);
+  }
+  if (name == "4xx-increase" || name == "5xx-increase") {
+    if (control == nullptr || control->requests == 0) {
+      return std::nullopt;  // nothing to compare with
+    }
+    const std::size_t k = name[0] == '4' ? 3 : 4;
+    return share_of(w.classes[k], w.requests) - share_of(control->classes[k], control->requests);
   }
   if (name == "latency-p50") {
     return w.p50;
@@ -88,8 +141,13 @@ analysis::histogram to_analysis(const metrics::window_histogram& h) {
   return analysis::histogram{metrics::window_histogram::upper_bounds_seconds(), h.counts_vector()};
 }
 
+analysis::arm_counts counts_of(const metrics::second_counts& c) {
+  return {c.requests, c.errors, c.classes[3]};
+}
+
 nlohmann::json arm_json(const metrics::window_stats& w) {
-  nlohmann::json j = {{"requests", w.requests}, {"errors", w.errors}};
+  nlohmann::json j = {
+      {"requests", w.requests}, {"errors", w.errors}, {"client_errors", w.classes[3]}};
   if (w.requests > 0) {
     j["success_rate"] = w.success_rate;
     j["p50_ms"] = w.p50 * 1000;
@@ -116,18 +174,40 @@ metrics::rollout_view rollout_view_of(const config::rollout_config& r,
   return view;
 }
 
+controller::clocks controller::system_clocks() {
+  return {[] {
+            return std::chrono::time_point_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now());
+          },
+          [] { return std::chrono::steady_clock::now(); }};
+}
+
 controller::controller(asio::io_context& ctx, metrics::registry& metrics,
-                       std::function<void()> on_routing_change)
-    : ctx_(ctx), metrics_(metrics), on_routing_change_(std::move(on_routing_change)) {}
+                       std::function<void()> on_routing_change, clocks time)
+    : ctx_(ctx),
+      metrics_(metrics),
+      on_routing_change_(std::move(on_routing_change)),
+      clock_(std::move(time)) {}
 
 controller::~controller() = default;
+
+std::chrono::milliseconds controller::steady_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady().time_since_epoch());
+}
+
+std::uint64_t controller::metrics_second() const {
+  return monotonic_seconds(clock_.steady());
+}
 
 std::unique_ptr<controller::managed> controller::restore(const config::config& cfg,
                                                          const config::rollout_config& r) {
   auto m = std::make_unique<managed>(r);
   m->fingerprint = rollout::canary_fingerprint(cfg, r);
-  m->next_analysis = std::chrono::steady_clock::now() + r.analysis.interval;
-  m->fed_through = monotonic_seconds() - 1;
+  m->canary_endpoints = rollout::subset_endpoints(cfg, r.service, r.canary);
+  m->stable_endpoints = rollout::subset_endpoints(cfg, r.service, r.stable);
+  m->next_analysis = clock_.steady() + r.analysis.interval;
+  m->fed_through = metrics_second() - 1;
+  m->step_epoch = m->fed_through;
   const auto key = key_of(r.name);
   auto got = store_->get(key);
   if (got) {
@@ -139,6 +219,7 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
     }
     m->record = std::move(*parsed);
     m->rev = got->rev;
+    rollout::rebase_steady(m->record, clock_.wall(), steady_ms());
     if (m->record.pending_gate != rollout::gate::none) {
       // The calls asked for before the restart died with the old process and
       // their answers will never come: forget the gate, so the machine asks it
@@ -146,6 +227,22 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
       // passing interval). Nothing moved users while the gate was open.
       m->record.pending_gate = rollout::gate::none;
       m->record.pending_webhooks.clear();
+    }
+    // A rollback the previous process applied but could not store is lost
+    // with it. If the store still refuses writes, that may be what happened:
+    // keep everyone off the canary until a write succeeds. (A promoted canary
+    // has no rollback to lose, and its users stay where they are.)
+    if (!rollout::is_terminal(m->record.current) && !promoted(m->record.current)) {
+      if (auto probe = store_->put_if(key, got->value, got->rev)) {
+        m->rev = *probe;
+      } else {
+        ++store_write_failures_;
+        m->hold_on_stable = true;
+        log::error(
+            "the state store refuses writes: every user of the rollout stays on stable "
+            "until its state can be saved",
+            {{"rollout", r.name}, {"error", probe.err().message}});
+      }
     }
     log::info("rollout state restored", {{"rollout", r.name},
                                          {"phase", rollout::to_string(m->record.current)},
@@ -157,22 +254,33 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
     log::error("cannot read the state store", {{"rollout", r.name}, {"error", got.err().message}});
     return nullptr;
   }
-  m->record = m->machine.initial(m->fingerprint, now_ms());
+  m->record = m->machine.initial(m->fingerprint, clock_.wall());
+  m->record.step_started_steady = steady_ms();
   auto put = store_->put_if(key, rollout::to_json(m->record), 0);
   if (!put) {
-    log::error("cannot write the state store", {{"rollout", r.name}, {"error", put.err().message}});
-    return nullptr;
+    // A new rollout sends nobody to the canary until its state is stored.
+    ++store_write_failures_;
+    m->hold_on_stable = true;
+    m->unpersisted = true;
+    log::error("cannot write the state store: the rollout holds every user on stable",
+               {{"rollout", r.name}, {"error", put.err().message}});
+    return m;
   }
   m->rev = *put;
   return m;
 }
 
-result<bool> controller::start(const config::config& cfg) {
-  auto opened = store::open_store(cfg.state.store);
-  if (!opened) {
-    return error{"state store '" + cfg.state.store + "': " + opened.err().message};
+result<bool> controller::start(const config::config& cfg,
+                               std::unique_ptr<store::state_store> store) {
+  if (store) {
+    store_ = std::move(store);
+  } else {
+    auto opened = store::open_store(cfg.state.store);
+    if (!opened) {
+      return error{"state store '" + cfg.state.store + "': " + opened.err().message};
+    }
+    store_ = std::move(*opened);
   }
-  store_ = std::move(*opened);
   for (const auto& r : cfg.rollouts) {
     if (r.steps.empty()) {
       continue;  // a fixed split: its weight comes from the file or the weight API
@@ -183,7 +291,48 @@ result<bool> controller::start(const config::config& cfg) {
     }
     rollouts_.emplace(r.name, std::move(m));
   }
+  if (const auto problems = check(cfg); !problems.empty()) {
+    std::string text;
+    for (const auto& d : problems) {
+      text += (text.empty() ? "" : "\n") + d.to_string();
+    }
+    rollouts_.clear();
+    return error{text};
+  }
   return true;
+}
+
+config::diagnostics controller::check(const config::config& cfg) const {
+  config::diagnostics out;
+  for (const auto& [name, m] : rollouts_) {
+    const auto& rec = m->record;
+    if (!promoted(rec.current) || rec.promoted_endpoints.empty()) {
+      continue;
+    }
+    const config::rollout_config* next = nullptr;
+    for (const auto& r : cfg.rollouts) {
+      if (r.name == name) {
+        next = &r;
+      }
+    }
+    const std::string service = next != nullptr ? next->service : m->cfg.service;
+    const std::string stable = next != nullptr ? next->stable : m->cfg.stable;
+    const bool same_canary =
+        next != nullptr && rollout::canary_fingerprint(cfg, *next) == rec.canary_fingerprint;
+    if (same_canary || rollout::subset_endpoints(cfg, service, stable) == rec.promoted_endpoints) {
+      continue;  // nobody moves: the same canary keeps everyone, or stable is the promoted version
+    }
+    config::diagnostic d;
+    d.where = next != nullptr ? next->where : m->cfg.where;
+    d.message = "rollout '" + name + "': its canary (" + rec.promoted_endpoints +
+                ") was promoted and serves every user; point subset '" + stable + "' of service '" +
+                service + "' at " + rec.promoted_endpoints + " before " +
+                (next == nullptr ? "removing the rollout" : "starting a new canary") +
+                ", or every user would go back to the old version (" + stable + " is at " +
+                rollout::subset_endpoints(cfg, service, stable) + ")";
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 void controller::reconfigure(const config::config& cfg) {
@@ -200,12 +349,16 @@ void controller::reconfigure(const config::config& cfg) {
       m->cfg = r;
       m->machine = rollout::machine(r);
       m->fingerprint = rollout::canary_fingerprint(cfg, r);
+      m->canary_endpoints = rollout::subset_endpoints(cfg, r.service, r.canary);
+      m->stable_endpoints = rollout::subset_endpoints(cfg, r.service, r.stable);
+      ++m->generation;
       if (m->fingerprint != m->record.canary_fingerprint) {
         // A new canary version: restart now, inside the reload, so the new
         // canary is never served at the old version's share (not even until
         // the next tick).
         rollout::tick_input in;
-        in.now = now_ms();
+        in.now = clock_.wall();
+        in.steady = steady_ms();
         in.canary_fingerprint = m->fingerprint;
         apply(*m, m->machine.tick(m->record, in));
       }
@@ -225,12 +378,16 @@ void controller::reconfigure(const config::config& cfg) {
 routing::rollout_states controller::routing_states() const {
   routing::rollout_states out;
   for (const auto& [name, m] : rollouts_) {
+    if (m->hold_on_stable) {
+      out[name] = routing::rollout_state{routing::rollout_state::mode::rolled_back, 0, {}, false};
+      continue;
+    }
     if (!m->record.canary_fingerprint.empty() && m->record.canary_fingerprint != m->fingerprint) {
       // A reload brought a new canary and its restart could not be persisted
       // in reconfigure(): the record still describes the old canary (say
       // Succeeded: everyone on it). Route as a fresh rollout would until a
       // tick manages the restart, never the old share on the new build.
-      out[name] = rollout::to_routing_state(m->machine.initial(m->fingerprint, now_ms()));
+      out[name] = rollout::to_routing_state(m->machine.initial(m->fingerprint, clock_.wall()));
       continue;
     }
     out[name] = rollout::to_routing_state(m->record);
@@ -257,16 +414,53 @@ awaitable<void> controller::tick_loop() {
     if (stopped_) {
       break;
     }
-    std::vector<managed*> all;
-    for (auto& [name, m] : rollouts_) {
-      all.push_back(m.get());
+    co_await tick_all();
+  }
+}
+
+awaitable<void> controller::tick_all() {
+  retry_writes();
+  std::vector<managed*> all;
+  for (auto& [name, m] : rollouts_) {
+    all.push_back(m.get());
+  }
+  for (managed* m : all) {
+    if (!m->removed) {
+      co_await tick(*m);
     }
-    for (managed* m : all) {
-      if (!m->removed) {
-        co_await tick(*m);
+  }
+  retired_.clear();
+}
+
+void controller::retry_writes() {
+  bool released = false;
+  for (auto& [name, m] : rollouts_) {
+    if (!m->unpersisted && !m->hold_on_stable) {
+      continue;
+    }
+    const auto key = key_of(name);
+    auto put = store_->put_if(key, rollout::to_json(m->record), m->rev);
+    if (!put && put.err().code == store::store_errc::conflict) {
+      // Ours is the state users are routed by: it wins over what the store has.
+      if (auto got = store_->get(key)) {
+        m->rev = got->rev;
+        put = store_->put_if(key, rollout::to_json(m->record), m->rev);
       }
     }
-    retired_.clear();
+    if (!put) {
+      ++store_write_failures_;
+      continue;
+    }
+    m->rev = *put;
+    m->unpersisted = false;
+    log::info("rollout state stored again", {{"rollout", name}});
+    if (m->hold_on_stable) {
+      m->hold_on_stable = false;
+      released = true;
+    }
+  }
+  if (released && on_routing_change_) {
+    on_routing_change_();
   }
 }
 
@@ -275,33 +469,47 @@ rollout::interval_evidence controller::gather(managed& m, std::uint64_t now_s) {
   const auto canary = metrics_.find_arm(m.cfg.name, m.cfg.canary);
   const auto compare = metrics_.find_arm(m.cfg.name, m.comparison_subset());
   const auto n = interval_seconds(m.cfg);
+  // The step's own seconds only: none from before it began.
+  const std::uint64_t first =
+      std::max<std::uint64_t>(now_s + 1 - std::min<std::uint64_t>(n, now_s), m.step_epoch + 1);
+  const auto own = first <= now_s ? static_cast<std::uint32_t>(now_s - first + 1) : 0u;
   metrics::window_stats cw;
   metrics::window_stats bw;
-  if (canary) {
-    cw = metrics_.query(*canary, n, now_s);
+  if (canary && own > 0) {
+    cw = metrics_.query(*canary, own, now_s);
   }
-  if (compare) {
-    bw = metrics_.query(*compare, n, now_s);
+  if (compare && own > 0) {
+    bw = metrics_.query(*compare, own, now_s);
   }
-  ev.canary = {cw.requests, cw.errors};
-  ev.baseline = {bw.requests, bw.errors};
+  ev.canary = {cw.requests, cw.errors, cw.classes[3]};
+  ev.baseline = {bw.requests, bw.errors, bw.classes[3]};
+  // Is the service used at all (over the whole interval, every arm)?
+  for (const auto* subset : {&m.cfg.stable, &m.cfg.canary, &m.cfg.baseline}) {
+    if (!subset->empty()) {
+      if (const auto arm = metrics_.find_arm(m.cfg.name, *subset)) {
+        ev.service_requests += metrics_.query(*arm, n, now_s).requests;
+      }
+    }
+  }
   for (const auto& check : m.cfg.analysis.metrics) {
     rollout::metric_value v{check.name, std::nullopt, std::nullopt};
     if (!check.prometheus) {
-      v.canary = builtin_value(check.name, cw);
-      v.baseline = builtin_value(check.name, bw);
+      v.canary = builtin_value(check.name, cw, &bw);
+      v.baseline = builtin_value(check.name, bw, &bw);
     }
     ev.metrics.push_back(std::move(v));
   }
-  // Per-second evidence for the sequential test, from where the last tick stopped.
-  const std::uint64_t from = std::max(m.fed_through + 1, now_s >= 119 ? now_s - 119 : 0);
+  // Per-second evidence for the sequential test, from where the last tick
+  // stopped, never from before the run began.
+  const std::uint64_t from =
+      std::max({m.fed_through + 1, now_s >= 119 ? now_s - 119 : 0, m.step_epoch + 1});
   for (std::uint64_t s = from; s <= now_s; ++s) {
     rollout::second_counts sc;
     if (canary && compare) {
       const auto c = metrics_.second(*canary, s);
       const auto b = metrics_.second(*compare, s);
-      sc.canary = {c.counts.requests, c.counts.errors};
-      sc.baseline = {b.counts.requests, b.counts.errors};
+      sc.canary = counts_of(c.counts);
+      sc.baseline = counts_of(b.counts);
       if (c.counts.requests > 0 && b.counts.requests > 0) {
         sc.canary_latency = to_analysis(c.latency);
         sc.baseline_latency = to_analysis(b.latency);
@@ -309,11 +517,11 @@ rollout::interval_evidence controller::gather(managed& m, std::uint64_t now_s) {
     }
     ev.seconds.push_back(std::move(sc));
   }
-  m.fed_through = now_s;
+  m.fed_through = std::max(m.fed_through, now_s);
   return ev;
 }
 
-awaitable<std::optional<double>> controller::query_prometheus(const config::prometheus_query& q) {
+awaitable<std::optional<double>> controller::query_prometheus(config::prometheus_query q) {
   net::client_request req;
   req.url = q.address + "/api/v1/query?query=" + net::url_encode(q.query);
   req.timeout = std::chrono::seconds(5);
@@ -352,26 +560,33 @@ awaitable<void> controller::tick(managed& m) {
     co_return;
   }
   m.ticking = true;
+  const auto generation = m.generation;
   rollout::tick_input in;
-  in.now = now_ms();
   in.canary_fingerprint = m.fingerprint;
   in.webhooks = std::move(m.outcomes);
   m.outcomes.clear();
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.steady();
   if (now >= m.next_analysis) {
     m.next_analysis = now + m.cfg.analysis.interval;
-    auto ev = gather(m, monotonic_seconds() - 1);
-    for (std::size_t i = 0; i < m.cfg.analysis.metrics.size(); ++i) {
-      const auto& check = m.cfg.analysis.metrics[i];
-      if (check.prometheus) {
-        ev.metrics[i].canary = co_await query_prometheus(*check.prometheus);
-        if (m.removed) {
+    auto ev = gather(m, metrics_second() - 1);
+    // A copy: a reload while a query waits replaces m.cfg (and may change the metric count).
+    const auto checks = m.cfg.analysis.metrics;
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      if (checks[i].prometheus) {
+        const auto value = co_await query_prometheus(*checks[i].prometheus);
+        if (m.removed || m.generation != generation) {
+          // The evidence was gathered for a configuration that is gone.
+          m.outcomes.insert(m.outcomes.begin(), in.webhooks.begin(), in.webhooks.end());
+          m.ticking = false;
           co_return;
         }
+        ev.metrics[i].canary = value;
       }
     }
     in.interval = std::move(ev);
   }
+  in.now = clock_.wall();
+  in.steady = steady_ms();
   const auto given = in.webhooks;
   auto t = m.machine.tick(m.record, in);
   // The machine resolves a gate only when every webhook it asked has
@@ -381,42 +596,108 @@ awaitable<void> controller::tick(managed& m) {
   // ticks waiting forever). A new ask makes them stale.
   const bool asked_again = std::any_of(t.effects.begin(), t.effects.end(), [](const auto& e) {
     const auto* call = std::get_if<rollout::call_webhook>(&e);
-    return call != nullptr && call->gate;
+    return call != nullptr && call->gate && call->type != config::webhook_type::rollback;
   });
   if (t.next.pending_gate != rollout::gate::none && !asked_again) {
-    m.outcomes.insert(m.outcomes.begin(), given.begin(), given.end());
+    for (const auto& o : given) {
+      const auto hook =
+          std::find_if(m.cfg.webhooks.begin(), m.cfg.webhooks.end(),
+                       [&](const auto& w) { return rollout::webhook_name(w) == o.name; });
+      if (hook == m.cfg.webhooks.end() || hook->type != config::webhook_type::rollback) {
+        m.outcomes.insert(m.outcomes.begin(), o);
+      }
+    }
   }
   apply(m, std::move(t));
   m.ticking = false;
 }
 
+std::optional<store::store_errc> controller::write(managed& m,
+                                                   const rollout::rollout_record& next) {
+  auto put = store_->put_if(key_of(m.cfg.name), rollout::to_json(next), m.rev);
+  if (put) {
+    m.rev = *put;
+    m.unpersisted = false;
+    return std::nullopt;
+  }
+  ++store_write_failures_;
+  return put.err().code;
+}
+
 bool controller::apply(managed& m, rollout::transition t) {
-  bool routing_changed = false;
-  // Lines announcing a step go out after the step is published, so whoever
-  // reads "Advance ... canary weight 5%" and sends a request sees that weight.
-  std::vector<rollout::log_line> lines;
-  for (auto& effect : t.effects) {
-    if (std::holds_alternative<rollout::persist>(effect)) {
-      auto put = store_->put_if(key_of(m.cfg.name), rollout::to_json(t.next), m.rev);
-      if (!put) {
-        // Nothing after a failed write may happen: the state must be stored before users move.
-        log::error("cannot persist a rollout transition; it is not applied",
-                   {{"rollout", m.cfg.name}, {"error", put.err().message}});
-        if (put.err().code == store::store_errc::conflict) {
-          if (auto got = store_->get(key_of(m.cfg.name))) {
-            if (auto parsed = rollout::from_json(got->value)) {
-              m.record = std::move(*parsed);
-              m.rev = got->rev;
-            }
+  if (promoted(t.next.current) && t.next.promoted_endpoints.empty()) {
+    t.next.promoted_endpoints = m.canary_endpoints;
+  }
+  const bool persist = std::any_of(t.effects.begin(), t.effects.end(), [](const auto& e) {
+    return std::holds_alternative<rollout::persist>(e);
+  });
+  const bool publish = std::any_of(t.effects.begin(), t.effects.end(), [](const auto& e) {
+    return std::holds_alternative<rollout::publish_routing>(e);
+  });
+  // Toward the canary: stored first, so a crash never leaves users on a state
+  // that was not saved. Toward stable (or sideways): applied first, whatever
+  // the store does; a failed write is retried every second.
+  const bool toward_canary =
+      widens(rollout::to_routing_state(m.record), rollout::to_routing_state(t.next));
+  if (persist && toward_canary) {
+    if (const auto failed = write(m, t.next)) {
+      log::error("cannot persist a rollout transition; it is not applied",
+                 {{"rollout", m.cfg.name}, {"phase", rollout::to_string(t.next.current)}});
+      if (*failed == store::store_errc::conflict) {
+        // Another writer moved it: carry on from what the store has.
+        if (auto got = store_->get(key_of(m.cfg.name))) {
+          if (auto parsed = rollout::from_json(got->value)) {
+            m.record = std::move(*parsed);
+            rollout::rebase_steady(m.record, clock_.wall(), steady_ms());
+            m.rev = got->rev;
           }
         }
-        return false;
       }
-      m.rev = *put;
-    } else if (std::holds_alternative<rollout::publish_routing>(effect)) {
-      routing_changed = true;
-    } else if (auto* line = std::get_if<rollout::log_line>(&effect)) {
-      lines.push_back(std::move(*line));
+      return false;
+    }
+  }
+  const bool written_first = persist && toward_canary;
+  const auto steps_before = std::make_tuple(m.record.run_started, m.record.step, m.record.started);
+  const bool phase_changed = t.next.current != m.record.current || t.next.step != m.record.step;
+  const bool analysed = t.next.last_analysis.at != m.record.last_analysis.at;
+  m.record = std::move(t.next);
+  if (steps_before != std::make_tuple(m.record.run_started, m.record.step, m.record.started)) {
+    // A new step or run: its evidence starts after this second.
+    m.step_epoch = metrics_second();
+    m.fed_through = std::max(m.fed_through, m.step_epoch);
+  }
+  if (publish && on_routing_change_ && !reconfiguring_) {
+    on_routing_change_();
+  }
+  if (persist && !written_first && write(m, m.record)) {
+    if (!m.unpersisted) {
+      log::error(
+          "cannot persist a rollout transition; applied anyway (it sends nobody to the "
+          "canary) and retried every second",
+          {{"rollout", m.cfg.name}, {"phase", rollout::to_string(m.record.current)}});
+    }
+    m.unpersisted = true;
+  }
+  if (sink_ && analysed) {
+    // The evidence of every verdict, as stored with the record.
+    const auto stored = nlohmann::json::parse(rollout::to_json(m.record));
+    sink_({{"type", "analysis"}, {"rollout", m.cfg.name}, {"analysis", stored["last_analysis"]}});
+  }
+  for (auto& effect : t.effects) {
+    if (auto* line = std::get_if<rollout::log_line>(&effect)) {
+      // Lines announcing a step go out after the step is published, so whoever
+      // reads "Advance ... canary weight 5%" and sends a request sees that weight.
+      if (line->warning) {
+        log::warn(line->message, {{"rollout", m.cfg.name}});
+      } else {
+        log::info(line->message, {{"rollout", m.cfg.name}});
+      }
+      if (sink_) {
+        sink_({{"type", "log"},
+               {"rollout", m.cfg.name},
+               {"level", line->warning ? "warn" : "info"},
+               {"message", line->message}});
+      }
     } else if (auto* inc = std::get_if<rollout::metric_increment>(&effect)) {
       std::string metric;
       std::string result_label;
@@ -432,31 +713,7 @@ bool controller::apply(managed& m, rollout::transition t) {
       call_webhook(m, std::move(*call));
     }
   }
-  const bool phase_changed = t.next.current != m.record.current || t.next.step != m.record.step;
-  const bool analysed = t.next.last_analysis.at != m.record.last_analysis.at;
-  m.record = std::move(t.next);
-  if (sink_ && analysed) {
-    // The evidence of every verdict, as stored with the record.
-    const auto stored = nlohmann::json::parse(rollout::to_json(m.record));
-    sink_({{"type", "analysis"}, {"rollout", m.cfg.name}, {"analysis", stored["last_analysis"]}});
-  }
-  if (routing_changed && on_routing_change_ && !reconfiguring_) {
-    on_routing_change_();
-  }
-  for (const auto& line : lines) {
-    if (line.warning) {
-      log::warn(line.message, {{"rollout", m.cfg.name}});
-    } else {
-      log::info(line.message, {{"rollout", m.cfg.name}});
-    }
-    if (sink_) {
-      sink_({{"type", "log"},
-             {"rollout", m.cfg.name},
-             {"level", line.warning ? "warn" : "info"},
-             {"message", line.message}});
-    }
-  }
-  if (sink_ && (phase_changed || routing_changed)) {
+  if (sink_ && (phase_changed || publish)) {
     sink_({{"type", "transition"},
            {"rollout", m.cfg.name},
            {"phase", rollout::to_string(m.record.current)},
@@ -473,7 +730,9 @@ void controller::call_webhook(managed& m, rollout::call_webhook call) {
       [this, rollout_name, call = std::move(call)]() -> awaitable<void> {
         std::string detail;
         bool ok = false;
-        for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+        // A rollback poll is a question: "no" is the usual answer, not a failure to retry.
+        const int attempts = call.type == config::webhook_type::rollback ? 1 : 3;
+        for (int attempt = 0; attempt < attempts && !ok; ++attempt) {
           if (attempt > 0) {
             net::steady_timer pause(ctx_, std::chrono::milliseconds(250 << attempt));
             co_await pause.async_wait(net::use_nothrow);
@@ -487,8 +746,12 @@ void controller::call_webhook(managed& m, rollout::call_webhook call) {
           const auto resp = co_await net::fetch(ctx_, req);
           ok = resp.completed && resp.status >= 200 && resp.status < 300;
           detail = resp.completed ? "answered " + std::to_string(resp.status) : resp.error;
+          if (resp.completed && !resp.body.empty()) {
+            // What the hook said, for the reason and the events (first 1 KiB).
+            detail += ": " + resp.body.substr(0, 1024);
+          }
         }
-        if (!ok) {
+        if (!ok && call.type != config::webhook_type::rollback) {
           log::warn("webhook failed", {{"rollout", rollout_name},
                                        {"webhook", call.name},
                                        {"url", call.url},
@@ -509,7 +772,7 @@ result<nlohmann::json> controller::act(const std::string& name, rollout::action 
     return error{"rollout '" + name + "' is not driven by the controller (it has no steps)"};
   }
   auto& m = *it->second;
-  auto t = m.machine.act(m.record, a, now_ms());
+  auto t = m.machine.act(m.record, a, clock_.wall(), steady_ms());
   if (!t) {
     return t.err();
   }
@@ -533,7 +796,7 @@ nlohmann::json controller::describe(const std::string& name) const {
                       {"level", e["level"]},
                       {"message", e["message"]}});
   }
-  const auto now_s = monotonic_seconds() - 1;
+  const auto now_s = metrics_second() - 1;
   const auto n = interval_seconds(m.cfg);
   nlohmann::json canary_metrics;
   nlohmann::json baseline_metrics;
@@ -543,35 +806,47 @@ nlohmann::json controller::describe(const std::string& name) const {
   if (const auto arm = metrics_.find_arm(m.cfg.name, m.comparison_subset())) {
     baseline_metrics = arm_json(metrics_.query(*arm, n, now_s));
   }
-  const auto state = rollout::to_routing_state(rec);
-  const double age = std::chrono::duration<double>(now_ms() - rec.run_started).count();
-  return {{"name", m.cfg.name},
-          {"service", m.cfg.service},
-          {"managed", true},
-          {"phase", rollout::to_string(rec.current)},
-          // 1-based for people; 0 while no step has been applied yet.
-          {"step", rec.started ? rec.step + 1 : 0},
-          {"steps", m.cfg.steps.size()},
-          {"weight", format_share(state.weight)},
-          {"weight_ratio", state.weight / 10000.0},
-          {"joined_cohorts", state.joined_cohorts},
-          {"failed_checks", rec.failed_checks},
-          {"threshold", m.cfg.analysis.threshold},
-          {"step_requests", rec.step_requests},
-          {"reason", rec.reason},
-          {"age_seconds", age},
-          {"stable", m.cfg.stable},
-          {"canary", m.cfg.canary},
-          {"baseline", m.cfg.baseline},
-          {"canary_metrics", canary_metrics},
-          {"baseline_metrics", baseline_metrics},
-          {"last_analysis", stored["last_analysis"]},
-          {"events", events}};
+  const auto state = routing_states().at(name);
+  const double age = std::chrono::duration<double>(clock_.wall() - rec.run_started).count();
+  nlohmann::json out = {{"name", m.cfg.name},
+                        {"service", m.cfg.service},
+                        {"managed", true},
+                        {"phase", rollout::to_string(rec.current)},
+                        // 1-based for people; 0 while no step has been applied yet.
+                        {"step", rec.started ? rec.step + 1 : 0},
+                        {"steps", m.cfg.steps.size()},
+                        {"weight", format_share(state.weight)},
+                        {"weight_ratio", state.weight / 10000.0},
+                        {"joined_cohorts", state.joined_cohorts},
+                        {"failed_checks", rec.failed_checks},
+                        {"threshold", m.cfg.analysis.threshold},
+                        {"control", m.cfg.baseline.empty() ? "stable" : "baseline"},
+                        {"step_requests", rec.step_requests},
+                        {"step_control_requests", rec.step_control_requests},
+                        {"min_requests", m.cfg.analysis.min_requests},
+                        {"completed_steps", stored["completed_steps"]},
+                        {"reason", rec.reason},
+                        {"age_seconds", age},
+                        {"stable", m.cfg.stable},
+                        {"canary", m.cfg.canary},
+                        {"baseline", m.cfg.baseline},
+                        {"state_stored", !m.unpersisted},
+                        {"held_on_stable", m.hold_on_stable},
+                        {"canary_metrics", canary_metrics},
+                        {"baseline_metrics", baseline_metrics},
+                        {"last_analysis", stored["last_analysis"]},
+                        {"events", events}};
+  if (promoted(rec.current) && !rec.promoted_endpoints.empty() &&
+      m.stable_endpoints != rec.promoted_endpoints) {
+    out["next_action"] = "promoted: point " + m.cfg.stable + " at " + rec.promoted_endpoints;
+  }
+  return out;
 }
 
 void controller::add_metrics(metrics::server_metrics& out) const {
+  const auto states = routing_states();
   for (const auto& [name, m] : rollouts_) {
-    out.rollouts.push_back(rollout_view_of(m->cfg, rollout::to_routing_state(m->record),
+    out.rollouts.push_back(rollout_view_of(m->cfg, states.at(name),
                                            std::string(rollout::to_string(m->record.current)),
                                            m->record.step));
   }
@@ -579,6 +854,7 @@ void controller::add_metrics(metrics::server_metrics& out) const {
     out.analysis_checks.push_back({std::get<0>(labels), std::get<1>(labels), std::get<2>(labels),
                                    static_cast<std::uint64_t>(count)});
   }
+  out.store_write_failures = store_write_failures_;
 }
 
 }  // namespace cohort::server

@@ -378,6 +378,8 @@ reload_outcome gateway::apply_config(const std::string& text, const std::string&
     } else if (auto tls = build_tls(*loaded); !tls) {
       // Certificates are read before anything changes: a bad one keeps the old state serving.
       out.errors = to_strings(tls.err());
+    } else if (const auto refused = controller_->check(*loaded); !refused.empty()) {
+      out.errors = to_strings(refused);
     } else {
       controller_->reconfigure(*loaded);
       snap = routing::snapshot::build(*loaded, current_states());

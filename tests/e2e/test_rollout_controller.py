@@ -30,7 +30,8 @@ PROBE_USERS = [f"u{i}" for i in range(300)]
 
 
 def gateway_config(stable, canary, *, steps, metrics=None, threshold=3, min_requests=20,
-                   no_data_deadline=None, webhooks=None, promotion="auto", revision=None):
+                   no_data_deadline=None, webhooks=None, promotion="auto", revision=None,
+                   cohorts=None):
     analysis = {"interval": "1s", "threshold": threshold, "min_requests": min_requests,
                 "metrics": metrics if metrics is not None else [
                     {"name": "success-rate", "min": "99%"},
@@ -42,6 +43,8 @@ def gateway_config(stable, canary, *, steps, metrics=None, threshold=3, min_requ
                "steps": steps, "analysis": analysis, "promotion": promotion}
     if webhooks:
         rollout["webhooks"] = webhooks
+    if cohorts:
+        rollout["cohorts"] = cohorts
     if revision is not None:
         rollout["revision"] = revision
     return {
@@ -312,10 +315,24 @@ class FailingCanary(RolloutTestCase):
 
 
 class NoTraffic(RolloutTestCase):
-    def test_holds_without_failing_until_the_no_data_deadline(self):
+    def test_a_quiet_service_holds_past_the_no_data_deadline(self):
         stable, canary = self.backends()
-        gw = self.gateway(gateway_config(stable, canary, no_data_deadline="6s",
+        gw = self.gateway(gateway_config(stable, canary, no_data_deadline="3s",
                                          steps=[{"weight": "10%"}, {"weight": "50%"}]))
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        time.sleep(6)  # twice the deadline: nobody uses the service, so nothing is wrong
+        state = self.api(gw)
+        self.assertEqual(state["phase"], "Progressing", self.messages(gw))
+        self.assertEqual(state["step"], 1)
+        self.assertEqual(state["failed_checks"], 0)
+        self.assertNotIn("Rolling back", " ".join(self.messages(gw)))
+
+    def test_a_canary_that_gets_no_users_of_a_busy_service_fails_at_the_deadline(self):
+        stable, canary = self.backends()
+        # The cohort matches a header nobody sends: a routing mistake.
+        cohorts = [{"name": "beta", "match": {"headers": [{"name": "X-Beta", "exact": "yes"}]}}]
+        gw = self.gateway(gateway_config(stable, canary, no_data_deadline="6s", cohorts=cohorts,
+                                         steps=[{"cohort": "beta"}, {"weight": "50%"}]))
         gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
         started = time.monotonic()
         time.sleep(4)
@@ -325,12 +342,20 @@ class NoTraffic(RolloutTestCase):
         state = self.api(gw)
         self.assertEqual(state["phase"], "Progressing")
         self.assertEqual(state["step"], 1)
-        self.assertEqual(state["weight"], "10%")
         self.assertEqual(state["failed_checks"], 0)
         self.assertEqual({m["result"] for m in state["last_analysis"]["metrics"]}, {"nodata"})
-        # Past the deadline a step that cannot be judged fails.
-        gw.wait_for_log(msg_is(f"Rolling back {ROLLOUT} no data for 6s"), timeout=6)
-        self.assertGreaterEqual(time.monotonic() - started, 4.5)
+        # Users arrive, all of them on stable: past the deadline the step fails,
+        # and says why.
+        deadline = time.monotonic() + 12
+        rolled_back = msg_starts(f"Rolling back {ROLLOUT} no canary traffic for 6s while the "
+                                 "service served")
+        while time.monotonic() < deadline and not any(
+                rolled_back(r) for r in list(gw.logs)):
+            status, _, _ = http_get(gw.port(), "/profile", headers={"X-User-Id": "u1"})
+            self.assertEqual(status, 200)
+            time.sleep(0.05)
+        gw.wait_for_log(rolled_back, timeout=1)
+        self.assertGreaterEqual(time.monotonic() - started, 6)
         state = self.wait_api(gw, lambda s: s["phase"] == "Failed", 3, "Failed")
         self.assertEqual(state["failed_checks"], 0)
 

@@ -358,7 +358,8 @@ TEST(ConfigErrors, RolloutMetrics) {
           "is not a built-in metric (did you mean 'latency-p90'?); a custom metric needs "
           "prometheus: {address, query}",
           "t.yaml:19:19: rollout 'profile-api' analysis metric 'checkout': 'checkout' is not "
-          "a built-in metric (built-in: success-rate, error-rate, latency-p50, latency-p90, "
+          "a built-in metric (built-in: success-rate, error-rate, request-success-rate, "
+          "2xx-rate, 4xx-rate, 5xx-rate, 4xx-increase, 5xx-increase, latency-p50, latency-p90, "
           "latency-p99, latency-p999, requests); a custom metric needs prometheus: {address, "
           "query}",
           "t.yaml:20:34: rollout 'profile-api' analysis metric 'requests': min 1.5 is not a "

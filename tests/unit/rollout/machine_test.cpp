@@ -84,6 +84,8 @@ TEST(machine, failing_success_rate_rolls_back_after_threshold_intervals) {
   rb.url = "http://127.0.0.1:9500/rollback";
   cfg.webhooks.push_back(rb);
   driver d(cfg);
+  // The rollback hook is asked every interval; "no" (non-2xx) keeps the rollout going.
+  d.hook_ok = [](const call_webhook& c) { return c.type != config::webhook_type::rollback; };
   start(d);
   d.tick(evidence(1200));
   ASSERT_EQ(d.record.weight, 100u);
@@ -103,7 +105,7 @@ TEST(machine, failing_success_rate_rolls_back_after_threshold_intervals) {
   EXPECT_EQ(d.published.back().weight, 0u);
   EXPECT_TRUE(d.published.back().joined_cohorts.empty());
   EXPECT_TRUE(std::any_of(d.calls.begin(), d.calls.end(), [](const call_webhook& c) {
-    return c.type == config::webhook_type::rollback;
+    return c.type == config::webhook_type::rollback && c.gate;
   }));
   d.tick();
   EXPECT_EQ(d.record.current, phase::failed);
@@ -151,7 +153,130 @@ TEST(machine, no_traffic_holds_until_the_deadline_then_fails) {
   EXPECT_EQ(d.record.current, phase::progressing);
   d.tick(evidence(0));
   EXPECT_EQ(d.record.current, phase::rolling_back);
-  EXPECT_EQ(d.record.reason, "no data for 30s");
+  EXPECT_EQ(d.record.reason.rfind("no canary traffic for 30s while the service served 1000 "
+                                  "requests in the last interval: check the rollout's routing",
+                                  0),
+            0u)
+      << d.record.reason;
+}
+
+TEST(machine, a_quiet_service_holds_indefinitely) {
+  driver d(reference_config());
+  start(d);
+  d.tick(evidence(1200));
+  ASSERT_EQ(d.record.step, 1u);
+  // A night without any user: far past the 30 s deadline, nothing fails or advances.
+  for (int i = 0; i < 300; ++i) {
+    d.tick(evidence(0, 0.0, 0.120, 0));
+    ASSERT_EQ(d.record.current, phase::progressing) << "tick " << i;
+  }
+  EXPECT_EQ(d.record.step, 1u);
+  EXPECT_EQ(d.record.failed_checks, 0u);
+}
+
+TEST(machine, no_control_traffic_holds_the_step) {
+  driver d(reference_config());
+  start(d);
+  auto ev = evidence(1200);
+  ev.baseline = {0, 0};
+  for (int i = 0; i < 5; ++i) {
+    d.tick(ev);
+  }
+  EXPECT_EQ(d.record.step, 0u) << "a step without a comparison does not advance";
+  EXPECT_EQ(d.record.step_requests, 0u);
+  EXPECT_TRUE(
+      d.logged("Halt profile-api advancement no baseline traffic to compare with (insufficient "
+               "evidence)"));
+}
+
+TEST(machine, a_timed_pause_needs_its_own_evidence) {
+  auto cfg = reference_config();
+  config::step_config pause;
+  pause.kind = config::step_kind::pause;
+  pause.pause = 5s;
+  cfg.steps = {cfg.steps[1], pause};  // 1%, then a 5 s pause, then promotion
+  cfg.webhooks.clear();
+  driver d(cfg);
+  d.tick();
+  d.tick(evidence(1200));
+  ASSERT_EQ(d.record.current, phase::paused);
+  // The pause is over long before anything arrives: it holds, it does not promote.
+  for (int i = 0; i < 60; ++i) {
+    d.tick(evidence(0, 0.0, 0.120, 0));
+    ASSERT_EQ(d.record.current, phase::paused) << "tick " << i;
+  }
+  d.tick(evidence(600));
+  EXPECT_EQ(d.record.current, phase::paused) << "600 of 1000 requests";
+  d.tick(evidence(600));
+  EXPECT_EQ(d.record.current, phase::promoting);
+  EXPECT_TRUE(d.logged("Resuming profile-api after 5s"));
+  ASSERT_EQ(d.record.completed_steps.size(), 2u);
+  EXPECT_EQ(d.record.completed_steps[1].canary_requests, 1200u);
+}
+
+TEST(machine, a_timed_pause_is_measured_on_the_steady_clock) {
+  auto cfg = reference_config();
+  config::step_config pause;
+  pause.kind = config::step_kind::pause;
+  pause.pause = 60s;
+  cfg.steps = {cfg.steps[1], pause};
+  cfg.webhooks.clear();
+  machine m(cfg);
+  const time_point wall{std::chrono::milliseconds(1'700'000'000'000)};
+  auto rec = m.initial("fp", wall);
+  tick_input in;
+  in.now = wall;
+  in.steady = 1000ms;
+  in.canary_fingerprint = "fp";
+  rec = m.tick(rec, in).next;
+  in.now += 1s;
+  in.interval = evidence(1200);
+  rec = m.tick(rec, in).next;
+  ASSERT_EQ(rec.current, phase::paused);
+  // The wall clock jumps a day ahead; the steady clock moves one second.
+  in.now = wall + 24h;
+  in.steady = 2000ms;
+  rec = m.tick(rec, in).next;
+  EXPECT_EQ(rec.current, phase::paused) << "a clock step does not end a pause";
+  in.steady = 62000ms;
+  rec = m.tick(rec, in).next;
+  EXPECT_EQ(rec.current, phase::promoting);
+}
+
+TEST(machine, a_rollback_hook_answering_2xx_rolls_back) {
+  auto cfg = reference_config();
+  config::webhook_config rb;
+  rb.type = config::webhook_type::rollback;
+  rb.url = "http://127.0.0.1:9500/rollback";
+  cfg.webhooks.push_back(rb);
+  driver d(cfg);
+  d.hook_ok = [](const call_webhook& c) { return c.type != config::webhook_type::rollback; };
+  start(d);
+  d.tick(evidence(1200));
+  ASSERT_EQ(d.record.current, phase::progressing);
+  d.hook_ok = [](const call_webhook&) { return true; };
+  d.tick(evidence(100));
+  d.tick(evidence(100));
+  EXPECT_EQ(d.record.current, phase::rolling_back);
+  EXPECT_EQ(d.record.reason.rfind("rollback webhook rollback", 0), 0u) << d.record.reason;
+}
+
+TEST(machine, post_rollout_is_sent_on_failure_with_the_outcome) {
+  auto cfg = reference_config();
+  config::webhook_config post;
+  post.type = config::webhook_type::post_rollout;
+  post.url = "http://127.0.0.1:9500/post";
+  cfg.webhooks.push_back(post);
+  driver d(cfg);
+  start(d);
+  ASSERT_TRUE(d.act(action::abort));
+  d.tick();
+  ASSERT_EQ(d.record.current, phase::failed);
+  const auto it = std::find_if(d.calls.begin(), d.calls.end(), [](const call_webhook& c) {
+    return c.type == config::webhook_type::post_rollout;
+  });
+  ASSERT_NE(it, d.calls.end());
+  EXPECT_NE(it->payload.find(R"("outcome":"failed")"), std::string::npos) << it->payload;
 }
 
 TEST(machine, manual_promotion_waits_for_promote) {
@@ -212,27 +337,46 @@ TEST(machine, timed_pause_step_resumes_by_itself) {
   EXPECT_EQ(d.record.weight, 5000u);
 }
 
-TEST(machine, failing_pre_rollout_webhook_blocks_the_start) {
-  driver d(reference_config());
+TEST(machine, failing_pre_rollout_webhook_counts_as_a_failed_check) {
+  driver d(reference_config());  // threshold 5
   d.hook_ok = [](const call_webhook&) { return false; };
-  for (int i = 0; i < 10; ++i) {
+  for (int i = 0; i < 8; ++i) {
     d.tick(evidence(1000));
-    EXPECT_EQ(d.record.current, phase::initialized);
     EXPECT_FALSE(d.record.started);
+    if (d.record.current != phase::initialized) {
+      break;
+    }
+    EXPECT_TRUE(to_routing_state(d.record).hold_canary_pins) << "pins wait for the gate";
   }
-  EXPECT_EQ(d.record.failed_checks, 0u) << "a start gate halts, it does not count";
+  EXPECT_EQ(d.record.current, phase::rolling_back);
+  EXPECT_EQ(d.record.failed_checks, 5u);
   EXPECT_TRUE(
       d.logged("Halt profile-api advancement start webhook pre-rollout failed: status 500"));
-  const auto gate_calls =
-      std::count_if(d.calls.begin(), d.calls.end(), [](const call_webhook& c) { return c.gate; });
-  EXPECT_GE(gate_calls, 5) << "the gate is asked again";
   EXPECT_EQ(to_routing_state(d.record).weight, 0u);
   EXPECT_TRUE(to_routing_state(d.record).joined_cohorts.empty());
+}
 
+TEST(machine, failing_confirm_rollout_waits_and_is_asked_once_per_interval) {
+  auto cfg = reference_config();
+  cfg.analysis.interval = 5s;
+  cfg.webhooks[0].type = config::webhook_type::confirm_rollout;
+  driver d(cfg);
+  d.hook_ok = [](const call_webhook&) { return false; };
+  for (int i = 0; i < 20; ++i) {  // 20 one-second ticks
+    d.tick(evidence(1000));
+    EXPECT_EQ(d.record.current, phase::initialized);
+  }
+  EXPECT_EQ(d.record.failed_checks, 0u) << "confirm-rollout halts, it does not count";
+  const auto asks =
+      std::count_if(d.calls.begin(), d.calls.end(), [](const call_webhook& c) { return c.gate; });
+  EXPECT_GE(asks, 3);
+  EXPECT_LE(asks, 5) << "asked once per 5 s interval, not every tick";
   d.hook_ok = [](const call_webhook&) { return true; };
-  d.tick();
-  d.tick();
+  for (int i = 0; i < 7; ++i) {
+    d.tick();
+  }
   EXPECT_EQ(d.record.current, phase::progressing);
+  EXPECT_FALSE(to_routing_state(d.record).hold_canary_pins);
 }
 
 TEST(machine, gate_payload_carries_name_phase_step_weight_and_analysis) {

@@ -70,13 +70,15 @@ inline const config::webhook_config* find_hook(const config::rollout_config& cfg
   return nullptr;
 }
 
-// One interval of canary and baseline traffic with the given error share and p99.
+// One interval of canary and baseline traffic with the given error share and
+// p99, while stable serves `stable_requests` (the service is in use).
 inline interval_evidence evidence(std::uint64_t requests, double error_share = 0.0,
-                                  double p99 = 0.120) {
+                                  double p99 = 0.120, std::uint64_t stable_requests = 1000) {
   interval_evidence ev;
   const auto errors = static_cast<std::uint64_t>(static_cast<double>(requests) * error_share);
   ev.canary = {requests, errors};
   ev.baseline = {requests, 0};
+  ev.service_requests = 2 * requests + stable_requests;
   if (requests > 0) {
     ev.metrics.push_back({"success-rate", 1.0 - error_share, 1.0});
     ev.metrics.push_back({"latency-p99", p99, 0.120});

@@ -134,13 +134,43 @@ TEST_F(Decide, FirstMatchingCohortWins) {
   EXPECT_EQ(decide(r, *s, 0).reason(), "pin:internal");
 }
 
-TEST_F(Decide, JoinedCohortGoesToCanary) {
+TEST_F(Decide, JoinedCohortIsSplitBetweenCanaryAndBaseline) {
+  // With a baseline, a joined cohort's lower half of buckets is on the canary
+  // and its upper half is the control the step is judged against.
   const auto s = snap(0, mode::progressing, {"beta"});
-  const decision d = decide(fake_request{}.header("X-User-Id", "4096"), *s, 0);
-  EXPECT_EQ(d.kind, reason_kind::cohort);
-  EXPECT_EQ(subset_of(*s, d), "canary");
-  EXPECT_EQ(d.reason(), "cohort:beta");
-  EXPECT_EQ(reason_label(d.kind), "cohort");
+  // The beta list's three users all hash to the upper half under this seed.
+  for (const char* user : {"2048", "4096", "8192"}) {
+    const decision control = decide(fake_request{}.header("X-User-Id", user), *s, 0);
+    ASSERT_EQ(control.bucket, bucket_of(user, seed(*s)));
+    ASSERT_GE(control.bucket, full_share / 2) << user;
+    EXPECT_EQ(control.kind, reason_kind::baseline);
+    EXPECT_EQ(subset_of(*s, control), "baseline");
+    EXPECT_EQ(control.reason(), "baseline:" + std::to_string(control.bucket));
+  }
+  // A cohort matched by a header: users in the lower half are its canary side.
+  const auto joined = snap(0, mode::progressing, {"ids-ending-0"});
+  int canary = 0;
+  int baseline = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string user = std::to_string(i * 10);
+    const decision d = decide(fake_request{}.header("X-User-Id", user), *joined, 0);
+    if (d.bucket < full_share / 2) {
+      ++canary;
+      EXPECT_EQ(d.kind, reason_kind::cohort);
+      EXPECT_EQ(subset_of(*joined, d), "canary");
+      EXPECT_EQ(d.reason(), "cohort:ids-ending-0");
+      EXPECT_EQ(reason_label(d.kind), "cohort");
+    } else {
+      ++baseline;
+      EXPECT_EQ(subset_of(*joined, d), "baseline");
+    }
+  }
+  EXPECT_GT(canary, 60);
+  EXPECT_GT(baseline, 60);
+  // Not joined: the same user is bucketed like everyone else (weight 0: stable).
+  const auto before = snap(0, mode::progressing, {});
+  EXPECT_EQ(subset_of(*before, decide(fake_request{}.header("X-User-Id", "4096"), *before, 0)),
+            "stable");
 }
 
 TEST_F(Decide, CohortNotJoinedFallsThroughToLaterCohortsAndBuckets) {
@@ -277,7 +307,8 @@ TEST_F(Decide, UsersCohortWithJwtKey) {
   const auto s = snap(0, mode::progressing, {"beta"});
   fake_request r;
   r.header("Authorization", bearer(R"({"sub":"8192"})"));
-  EXPECT_EQ(decide(r, *s, 0).reason(), "cohort:beta");
+  // Beta's control half (see JoinedCohortIsSplitBetweenCanaryAndBaseline), by the JWT's sub.
+  EXPECT_EQ(decide(r, *s, 0).reason(), "baseline:" + std::to_string(bucket_of("8192", seed(*s))));
 }
 
 // ------------------------------------------------------------- anonymous
