@@ -296,8 +296,31 @@ int cmd_describe(std::vector<std::string> args) {
               json_text(r, "service").c_str(), json_text(r, "stable").c_str(),
               json_text(r, "canary").c_str(), json_text(r, "baseline", "none").c_str());
   std::printf("Phase:          %s\n", json_text(r, "phase").c_str());
+  if (r.contains("next_action")) {
+    // What the operator has to do next, before anything else.
+    std::printf("Next:           %s\n", json_text(r, "next_action").c_str());
+  }
+  if (r.value("state_stored", true) == false) {
+    std::printf("State store:    NOT STORED (the store refuses writes; retried every second)\n");
+  }
+  if (r.value("held_on_stable", false)) {
+    std::printf("Held:           every user on stable until the state can be stored\n");
+  }
   std::printf("Step:           %s of %s\n", json_text(r, "step").c_str(),
               json_text(r, "steps").c_str());
+  if (r.contains("step_requests")) {
+    std::printf("Step evidence:  %s of %s canary requests judged, %s %s requests\n",
+                json_text(r, "step_requests").c_str(), json_text(r, "min_requests").c_str(),
+                json_text(r, "step_control_requests", "0").c_str(),
+                json_text(r, "control", "baseline").c_str());
+  }
+  if (r.contains("completed_steps") && r["completed_steps"].is_array()) {
+    for (const auto& c : r["completed_steps"]) {
+      std::printf("  step %d passed on %s canary and %s %s requests\n", c.value("step", 0) + 1,
+                  json_text(c, "canary_requests").c_str(), json_text(c, "control_requests").c_str(),
+                  json_text(r, "control", "baseline").c_str());
+    }
+  }
   std::printf("Canary weight:  %s\n", json_text(r, "weight").c_str());
   std::printf("Failed checks:  %s\n", json_text(r, "failed_checks", "0").c_str());
   std::printf("Canary:         %s\n",
