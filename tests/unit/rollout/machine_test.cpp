@@ -76,19 +76,29 @@ TEST(machine, healthy_canary_walks_every_step_to_succeeded) {
   EXPECT_EQ(stored->current, phase::succeeded);
 }
 
-TEST(machine, failing_success_rate_rolls_back_after_threshold_intervals) {
-  auto cfg = reference_config();
-  cfg.analysis.sequential.reset();  // the threshold model alone
-  config::webhook_config rb;
-  rb.type = config::webhook_type::rollback;
-  rb.url = "http://127.0.0.1:9500/rollback";
-  cfg.webhooks.push_back(rb);
-  driver d(cfg);
+// A rollout with a rollback hook, at its second step (1%), the hook answering "no".
+void start_with_rollback_hook(driver& d) {
   // The rollback hook is asked every interval; "no" (non-2xx) keeps the rollout going.
   d.hook_ok = [](const call_webhook& c) { return c.type != config::webhook_type::rollback; };
   start(d);
   d.tick(evidence(1200));
+  ASSERT_EQ(d.record.current, phase::progressing);
   ASSERT_EQ(d.record.weight, 100u);
+}
+
+config::rollout_config with_rollback_hook(config::rollout_config cfg) {
+  config::webhook_config rb;
+  rb.type = config::webhook_type::rollback;
+  rb.url = "http://127.0.0.1:9500/rollback";
+  cfg.webhooks.push_back(rb);
+  return cfg;
+}
+
+TEST(machine, failing_success_rate_rolls_back_after_threshold_intervals) {
+  auto cfg = reference_config();
+  cfg.analysis.sequential.reset();  // the threshold model alone
+  driver d(with_rollback_hook(cfg));
+  start_with_rollback_hook(d);
 
   for (std::uint32_t i = 1; i <= 4; ++i) {
     d.tick(evidence(1000, 0.018));
@@ -244,16 +254,8 @@ TEST(machine, a_timed_pause_is_measured_on_the_steady_clock) {
 }
 
 TEST(machine, a_rollback_hook_answering_2xx_rolls_back) {
-  auto cfg = reference_config();
-  config::webhook_config rb;
-  rb.type = config::webhook_type::rollback;
-  rb.url = "http://127.0.0.1:9500/rollback";
-  cfg.webhooks.push_back(rb);
-  driver d(cfg);
-  d.hook_ok = [](const call_webhook& c) { return c.type != config::webhook_type::rollback; };
-  start(d);
-  d.tick(evidence(1200));
-  ASSERT_EQ(d.record.current, phase::progressing);
+  driver d(with_rollback_hook(reference_config()));
+  start_with_rollback_hook(d);
   d.hook_ok = [](const call_webhook&) { return true; };
   d.tick(evidence(100));
   d.tick(evidence(100));
