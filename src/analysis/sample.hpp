@@ -11,8 +11,8 @@ namespace cohort::analysis {
 // Requests and errors of one arm, either running totals or one second's delta.
 struct arm_counts {
   std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-  std::uint64_t client_errors = 0;  // 4xx (errors are 5xx)
+  std::uint64_t errors = 0;         // 5xx
+  std::uint64_t client_errors = 0;  // 4xx
 };
 
 // A latency histogram: counts[i] requests took at most upper_bounds[i] seconds
