@@ -90,6 +90,11 @@ const scenario scenarios[] = {
      .latency = fast_api,
      .bad_start = 0.02,
      .bad_shift_s = 0.003},
+    {.name = "A/A 20 ms, busy neighbour (5%/s/arm, +6 ms)",
+     .latency = fast_api,
+     .bad_start = 0.05,
+     .bad_shift_s = 0.006},
+    {.name = "20 ms, canary +0.9 ms (< floor)", .latency = fast_api, .latency_shift_s = 0.0009},
     {.name = "p99 latency +20% at 20 ms",
      .latency = fast_api,
      .latency_scale = 1.2,
@@ -208,7 +213,7 @@ struct run_result {
 };
 
 run_result run_once(const scenario& sc, double rate, std::uint64_t seed,
-                    const std::vector<double>& bounds) {
+                    const std::vector<double>& bounds, double latency_floor) {
   traffic canary_traffic(seed * 2 + 1, rate, sc.latency);
   traffic baseline_traffic(seed * 2 + 2, rate, sc.latency);
   const arm_behaviour canary_arm{sc.canary_error,    sc.canary_4xx, sc.latency_scale,
@@ -223,6 +228,7 @@ run_result run_once(const scenario& sc, double rate, std::uint64_t seed,
 
   sequential_params sp;
   sp.alpha = alpha;
+  sp.latency_floor = latency_floor;
   sequential_monitor monitor(sp);
 
   // Flagger: the canary's current window.
@@ -360,6 +366,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   double only_rate = 0;
   const char* only_scenario = nullptr;
+  double floor_ms = sequential_params{}.latency_floor * 1e3;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       // The rates the targets are stated at; 1 and 5 req/s runs last 30 min
@@ -370,11 +377,14 @@ int main(int argc, char** argv) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
       only_rate = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
+      floor_ms = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--scenario") == 0 && i + 1 < argc) {
       only_scenario = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--quick | --runs N] [--rate R] [--scenario SUBSTRING]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr, "usage: %s [--quick | --runs N] [--rate R] [--floor MS] [--scenario SUBSTRING]\n",
+          argv[0]);
       return 2;
     }
   }
@@ -382,12 +392,13 @@ int main(int argc, char** argv) {
   const std::vector<double> bounds = bucket_bounds();
   const double rates[] = {1, 5, 20, 100};
   std::printf(
-      "Canary analysis simulator: %d runs per cell, alpha %.2g, Poisson arrivals per arm,\n"
+      "Canary analysis simulator: %d runs per cell, alpha %.2g, latency floor %g ms, Poisson "
+      "arrivals per arm,\n"
       "lognormal latency (median 100 ms, sigma 0.5 unless the scenario says 20 ms (sigma\n"
       "0.25) or 0.3 ms (sigma 0.2)), rollout of at most %.0f s or %.0f canary requests.\n"
       "A/A and other nulls: false rollback rate [95%% Wilson CI]. Regressions: detection\n"
       "rate, median canary requests and seconds to rollback among the detected runs.\n\n",
-      runs, alpha, max_seconds, canary_request_budget);
+      runs, alpha, floor_ms, max_seconds, canary_request_budget);
   std::printf(
       "| req/s per arm | scenario | flagger (15 s, 5 failed checks) | kayenta (MW every 15 s) "
       "| cohort (sequential, every 1 s) |\n|---|---|---|---|---|\n");
@@ -406,7 +417,8 @@ int main(int argc, char** argv) {
       tally co;
       for (int i = 0; i < runs; ++i) {
         // Same seeds in every scenario of a rate: common random numbers.
-        const run_result r = run_once(sc, rate, seed + static_cast<std::uint64_t>(i), bounds);
+        const run_result r =
+            run_once(sc, rate, seed + static_cast<std::uint64_t>(i), bounds, floor_ms * 1e-3);
         f.add(r.flagger);
         k.add(r.kayenta);
         co.add(r.cohort);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace cohort::analysis {
 namespace {
@@ -20,68 +21,96 @@ std::string summarize(const sequential_record& r) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "%s: e=%.4g (threshold %.4g) after %llu s, canary %llu/%llu, baseline %llu/%llu, "
-                "odds ratio ~%.3g%s",
+                "odds ratio ~%.3g%s%s",
                 r.test.c_str(), r.e_value, r.threshold, static_cast<unsigned long long>(r.seconds),
                 static_cast<unsigned long long>(r.canary_events),
                 static_cast<unsigned long long>(r.canary_requests),
                 static_cast<unsigned long long>(r.baseline_events),
                 static_cast<unsigned long long>(r.baseline_requests), r.odds_ratio,
+                r.capped_seconds > 0 ? ", some seconds capped" : "",
                 r.rejected ? ", rejected" : "");
   return buf;
 }
 
-// Ville's inequality: rejecting once the e-value reaches 1/alpha keeps the
-// chance of ever rejecting a healthy canary at most alpha.
-bool crossed(const odds_ratio_mixture& mixture, double alpha) {
-  return mixture.log_evidence() >= -std::log(alpha);
+double log_sum(double a, double b) {
+  if (a == -std::numeric_limits<double>::infinity()) {
+    return b;
+  }
+  const double m = std::max(a, b);
+  return m + std::log(std::exp(a - m) + std::exp(b - m));
 }
 
-// The evidence half of a record, the same for every test built on a mixture.
-void add_evidence(sequential_record& r, const odds_ratio_mixture& mixture, double alpha,
+// Ville's inequality: rejecting once the e-value reaches 1/alpha keeps the
+// chance of ever rejecting a healthy canary at most alpha.
+bool crossed(double log_e, double alpha) {
+  return log_e >= -std::log(alpha);
+}
+
+// The evidence half of a record, the same for every test.
+void add_evidence(sequential_record& r, const capped_evidence& e, double odds_ratio, double alpha,
                   std::uint64_t rejected_at) {
-  r.log_e_value = mixture.log_evidence();
+  r.log_e_value = e.log_evidence();
   r.e_value = bounded_exp(r.log_e_value);
   r.threshold = 1.0 / alpha;
-  r.odds_ratio = mixture.best_odds_ratio();
+  r.odds_ratio = odds_ratio;
   r.rejected = rejected_at > 0;
   r.rejected_at = rejected_at;
+  r.capped_seconds = e.capped_seconds();
   r.summary = summarize(r);
 }
 
 }  // namespace
 
+// ---- capped evidence -------------------------------------------------------
+
+capped_evidence::capped_evidence(double max_step) : log_cap_(std::log(std::max(1.0, max_step))) {}
+
+void capped_evidence::step(double raw_log_e) {
+  const double factor = raw_log_e - raw_;
+  raw_ = raw_log_e;
+  if (factor > log_cap_) {
+    ++capped_;
+  }
+  log_e_ += std::min(factor, log_cap_);
+}
+
 // ---- errors ----------------------------------------------------------------
 
-error_test::error_test(const sequential_params& params)
+error_test::error_test(const sequential_params& params, error_kind kind)
     : alpha_(clamp_alpha(params.alpha)),
-      mixture_(1.0 + std::max(0.0, params.tolerance), params.error_grid) {}
+      kind_(kind),
+      mixture_(1.0 + std::max(0.0, params.tolerance), params.error_grid),
+      evidence_(params.max_step_per_second) {}
 
 void error_test::update(const arm_counts& canary, const arm_counts& baseline) {
+  const auto events = [this](const arm_counts& a) {
+    return std::min(kind_ == error_kind::server ? a.errors : a.client_errors, a.requests);
+  };
   ++seconds_;
-  canary_.requests += canary.requests;
-  canary_.errors += canary.errors;
-  baseline_.requests += baseline.requests;
-  baseline_.errors += baseline.errors;
-  mixture_.observe(canary.requests, baseline.requests, std::min(canary.errors, canary.requests),
-                   std::min(baseline.errors, baseline.requests));
-  if (rejected_at_ == 0 && crossed(mixture_, alpha_)) {
+  canary_requests_ += canary.requests;
+  canary_events_ += events(canary);
+  baseline_requests_ += baseline.requests;
+  baseline_events_ += events(baseline);
+  mixture_.observe(canary.requests, baseline.requests, events(canary), events(baseline));
+  evidence_.step(mixture_.log_evidence());
+  if (rejected_at_ == 0 && crossed(evidence_.log_evidence(), alpha_)) {
     rejected_at_ = seconds_;
   }
 }
 
 double error_test::evidence() const {
-  return bounded_exp(mixture_.log_evidence());
+  return bounded_exp(evidence_.log_evidence());
 }
 
 sequential_record error_test::record() const {
   sequential_record r;
-  r.test = "errors";
+  r.test = kind_ == error_kind::server ? "errors" : "4xx";
   r.seconds = seconds_;
-  r.canary_requests = canary_.requests;
-  r.baseline_requests = baseline_.requests;
-  r.canary_events = canary_.errors;
-  r.baseline_events = baseline_.errors;
-  add_evidence(r, mixture_, alpha_, rejected_at_);
+  r.canary_requests = canary_requests_;
+  r.baseline_requests = baseline_requests_;
+  r.canary_events = canary_events_;
+  r.baseline_events = baseline_events_;
+  add_evidence(r, evidence_, mixture_.best_odds_ratio(), alpha_, rejected_at_);
   return r;
 }
 
@@ -90,15 +119,22 @@ sequential_record error_test::record() const {
 latency_test::latency_test(const sequential_params& params)
     : alpha_(clamp_alpha(params.alpha)),
       min_tail_(params.min_tail_requests),
+      slack_(1.0 + std::max(0.0, params.tolerance)),
+      floor_(std::max(0.0, params.latency_floor)),
+      stage_weight_(std::clamp(params.stage_weight, 0.0, 1.0)),
       quantiles_(params.latency_quantiles),
-      mixture_(1.0 + std::max(0.0, params.tolerance), params.latency_grid) {
+      // The tolerance is applied to the latencies themselves (slack_), so the
+      // odds are compared without further slack.
+      mixture_(1.0, params.latency_grid),
+      evidence_(params.max_step_per_second) {
   std::sort(quantiles_.begin(), quantiles_.end());
   quantiles_.erase(std::remove_if(quantiles_.begin(), quantiles_.end(),
                                   [](double q) { return !(q > 0.0 && q < 1.0); }),
                    quantiles_.end());
   quantiles_.erase(std::unique(quantiles_.begin(), quantiles_.end()), quantiles_.end());
   for (double q : quantiles_) {
-    stages_.push_back({q, 0.0, 0, 0});
+    stages_.push_back({q, 0.0, 0.0, 0, 0, 1.0});
+    stage_mixtures_.emplace_back(1.0, params.stage_grid);
   }
 }
 
@@ -129,16 +165,18 @@ bool latency_test::update(const histogram& canary, const histogram& baseline) {
   baseline_requests_ += run_b;
 
   // Thresholds from the baseline's history only: fixed before this second's
-  // requests are seen, and the same for both arms.
+  // requests are seen.
   std::uint64_t pop_c = run_c;
   std::uint64_t pop_b = run_b;
-  std::size_t previous = nb;  // bucket of the previous stage's threshold
-  for (stage_record& s : stages_) {
-    const double tail = static_cast<double>(history_total_) * (1.0 - s.quantile);
+  std::size_t previous = nb;    // bucket of the previous stage's threshold
+  std::size_t previous_u = nb;  // and of its canary threshold
+  for (std::size_t s = 0; s < stages_.size(); ++s) {
+    stage_record& st = stages_[s];
+    const double tail = static_cast<double>(history_total_) * (1.0 - st.quantile);
     if (history_total_ == 0 || tail < min_tail_) {
       continue;
     }
-    const double want = s.quantile * static_cast<double>(history_total_);
+    const double want = st.quantile * static_cast<double>(history_total_);
     std::uint64_t cum = 0;
     std::size_t t = 0;
     for (; t < nb; ++t) {
@@ -150,30 +188,66 @@ bool latency_test::update(const histogram& canary, const histogram& baseline) {
     if (t + 1 >= nb || (previous != nb && t <= previous)) {
       continue;  // nothing above it, or the same bucket as a lower quantile
     }
-    s.threshold_seconds = bounds_[t];
-    // Among the requests above the previous threshold, which exceed this one.
-    const std::uint64_t k_c = above_c[t];
+    // A canary request is above the threshold only if it is above
+    // T * slack + floor for certain: its whole bucket lies there, i.e. the
+    // bucket's lower bound (the previous upper bound, index u) is at least that.
+    const double canary_threshold = bounds_[t] * slack_ + floor_;
+    const auto u = static_cast<std::size_t>(
+        std::lower_bound(bounds_.begin(), bounds_.end(), canary_threshold) - bounds_.begin());
+    // A stage compares "above this threshold, among those above the previous
+    // one". Rounding both canary thresholds up can make the canary's interval
+    // narrower than the baseline's, which would raise the canary's share for
+    // no reason; such a stage is merged into the next one.
+    if (previous != nb && u < nb &&
+        bounds_[u] - bounds_[previous_u] < slack_ * (bounds_[t] - bounds_[previous])) {
+      continue;
+    }
+    const std::uint64_t k_c = u < nb ? above_c[u] : 0;
     const std::uint64_t k_b = above_b[t];
-    s.canary_exceed += k_c;
-    s.baseline_exceed += k_b;
-    mixture_.observe(pop_c, pop_b, k_c, k_b);
-    pop_c = k_c;
+    st.threshold_seconds = bounds_[t];
+    st.canary_threshold_seconds = u < nb ? bounds_[u] : bounds_.back();
+    st.canary_exceed += k_c;
+    st.baseline_exceed += k_b;
+    // Among the requests above the previous threshold, which exceed this one.
+    const std::uint64_t e_c = std::min(k_c, pop_c);
+    mixture_.observe(pop_c, pop_b, e_c, k_b);
+    stage_mixtures_[s].observe(pop_c, pop_b, e_c, k_b);
+    st.e_value = bounded_exp(stage_mixtures_[s].log_evidence());
+    pop_c = e_c;
     pop_b = k_b;
     previous = t;
+    previous_u = u;
   }
 
   for (std::size_t i = 0; i < nb; ++i) {
     baseline_history_[i] += baseline.counts[i];
   }
   history_total_ += run_b;
-  if (rejected_at_ == 0 && crossed(mixture_, alpha_)) {
+  evidence_.step(raw_log_evidence());
+  if (rejected_at_ == 0 && crossed(evidence_.log_evidence(), alpha_)) {
     rejected_at_ = seconds_;
   }
   return true;
 }
 
+double latency_test::raw_log_evidence() const {
+  // A weighted average of e-processes on the same seconds is an e-process.
+  double stages = -std::numeric_limits<double>::infinity();
+  for (const odds_ratio_mixture& m : stage_mixtures_) {
+    stages = log_sum(stages, m.log_evidence());
+  }
+  if (stage_mixtures_.empty() || stage_weight_ <= 0) {
+    return mixture_.log_evidence();
+  }
+  stages += std::log(stage_weight_ / static_cast<double>(stage_mixtures_.size()));
+  if (stage_weight_ >= 1) {
+    return stages;
+  }
+  return log_sum(std::log(1.0 - stage_weight_) + mixture_.log_evidence(), stages);
+}
+
 double latency_test::evidence() const {
-  return bounded_exp(mixture_.log_evidence());
+  return bounded_exp(evidence_.log_evidence());
 }
 
 sequential_record latency_test::record() const {
@@ -189,28 +263,56 @@ sequential_record latency_test::record() const {
     }
   }
   r.stages = stages_;
-  add_evidence(r, mixture_, alpha_, rejected_at_);
+  add_evidence(r, evidence_, mixture_.best_odds_ratio(), alpha_, rejected_at_);
   return r;
 }
 
 // ---- both ------------------------------------------------------------------
 
+namespace {
+
+// The monitor's weights, normalised over the tests it runs.
+struct weights {
+  double errors;
+  double client_errors;
+  double latency;
+};
+
+weights monitor_weights(const sequential_params& p) {
+  const double e = std::clamp(p.error_weight, 0.0, 1.0);
+  const double c = p.client_errors ? std::clamp(p.client_error_weight, 0.0, 1.0 - e) : 0.0;
+  const double l = 1.0 - e - std::clamp(p.client_error_weight, 0.0, 1.0 - e);
+  const double sum = e + c + l;
+  if (sum <= 0) {
+    return {1.0, 0.0, 0.0};
+  }
+  return {e / sum, c / sum, l / sum};
+}
+
+}  // namespace
+
 sequential_monitor::sequential_monitor(const sequential_params& params)
     : alpha_(clamp_alpha(params.alpha)),
-      error_weight_(std::clamp(params.error_weight, 0.0, 1.0)),
-      errors_(params),
+      test_client_errors_(params.client_errors),
+      error_weight_(monitor_weights(params).errors),
+      client_error_weight_(monitor_weights(params).client_errors),
+      latency_weight_(monitor_weights(params).latency),
+      errors_(params, error_kind::server),
+      client_errors_(params, error_kind::client),
       latency_(params) {}
 
 void sequential_monitor::update(const arm_counts& canary, const arm_counts& baseline,
                                 const histogram& canary_latency,
                                 const histogram& baseline_latency) {
-  errors_.update(canary, baseline);
   latency_.update(canary_latency, baseline_latency);
-  settle();
+  update(canary, baseline);
 }
 
 void sequential_monitor::update(const arm_counts& canary, const arm_counts& baseline) {
   errors_.update(canary, baseline);
+  if (test_client_errors_) {
+    client_errors_.update(canary, baseline);
+  }
   settle();
 }
 
@@ -223,11 +325,13 @@ void sequential_monitor::settle() {
 
 double sequential_monitor::evidence() const {
   // A weighted average of e-processes is an e-process: alpha is spent once.
-  return error_weight_ * errors_.evidence() + (1.0 - error_weight_) * latency_.evidence();
+  return error_weight_ * errors_.evidence() + client_error_weight_ * client_errors_.evidence() +
+         latency_weight_ * latency_.evidence();
 }
 
 sequential_record sequential_monitor::record() const {
   sequential_record r = errors_.record();
+  const sequential_record lat = latency_.record();
   r.test = "sequential";
   r.seconds = seconds_;
   r.e_value = evidence();
@@ -235,10 +339,18 @@ sequential_record sequential_monitor::record() const {
   r.threshold = 1.0 / alpha_;
   r.rejected = rejected();
   r.rejected_at = rejected_at_;
-  r.stages = latency_.record().stages;
-  r.summary = "sequential: e=" + std::to_string(r.e_value) + " threshold " +
-              std::to_string(r.threshold) + (r.rejected ? " rejected" : "") + "; " +
-              errors_.record().summary + "; " + latency_.record().summary;
+  r.capped_seconds = std::max(r.capped_seconds, lat.capped_seconds);
+  r.stages = lat.stages;
+  char head[128];
+  std::snprintf(head, sizeof head, "sequential: e=%.4g (threshold %.4g)%s", r.e_value, r.threshold,
+                r.rejected ? ", rejected" : "");
+  r.summary = std::string(head) + "; " + errors_.record().summary;
+  if (test_client_errors_) {
+    const sequential_record ce = client_errors_.record();
+    r.capped_seconds = std::max(r.capped_seconds, ce.capped_seconds);
+    r.summary += "; " + ce.summary;
+  }
+  r.summary += "; " + lat.summary;
   return r;
 }
 
