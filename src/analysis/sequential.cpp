@@ -18,18 +18,20 @@ double bounded_exp(double log_e) {
 }
 
 std::string summarize(const sequential_record& r) {
-  char buf[256];
+  char buf[320];
   std::snprintf(buf, sizeof buf,
                 "%s: e=%.4g (threshold %.4g) after %llu s, canary %llu/%llu, baseline %llu/%llu, "
-                "odds ratio ~%.3g%s%s",
+                "odds ratio ~%.3g",
                 r.test.c_str(), r.e_value, r.threshold, static_cast<unsigned long long>(r.seconds),
                 static_cast<unsigned long long>(r.canary_events),
                 static_cast<unsigned long long>(r.canary_requests),
                 static_cast<unsigned long long>(r.baseline_events),
-                static_cast<unsigned long long>(r.baseline_requests), r.odds_ratio,
-                r.capped_seconds > 0 ? ", some seconds capped" : "",
-                r.rejected ? ", rejected" : "");
-  return buf;
+                static_cast<unsigned long long>(r.baseline_requests), r.odds_ratio);
+  std::string s = buf;
+  if (r.capped_seconds > 0) {
+    s += ", " + std::to_string(r.capped_seconds) + " s capped";
+  }
+  return r.rejected ? s + ", rejected" : s;
 }
 
 double log_sum(double a, double b) {
