@@ -190,12 +190,18 @@ bool latency_test::update(const histogram& canary, const histogram& baseline) {
     if (t + 1 >= nb || (previous != nb && t <= previous)) {
       continue;  // nothing above it, or the same bucket as a lower quantile
     }
-    // A canary request is above the threshold only if it is above
-    // T * slack + floor for certain: its whole bucket lies there, i.e. the
-    // bucket's lower bound (the previous upper bound, index u) is at least that.
+    // A canary request counts as above the threshold when it is above
+    // T * slack + floor, at the histogram's resolution: the canary's threshold
+    // is the bucket edge nearest to that, never below T. Rounding every
+    // threshold up (conservative to the last bucket) made a floor of any size
+    // cost a whole bucket, 3-6% of the latency: a 20% slowdown looked like
+    // 15% and took twice the requests to find (docs/analysis.md).
     const double canary_threshold = bounds_[t] * slack_ + floor_;
-    const auto u = static_cast<std::size_t>(
+    auto u = static_cast<std::size_t>(
         std::lower_bound(bounds_.begin(), bounds_.end(), canary_threshold) - bounds_.begin());
+    if (u > t && u < nb && canary_threshold - bounds_[u - 1] < bounds_[u] - canary_threshold) {
+      --u;
+    }
     // A stage compares "above this threshold, among those above the previous
     // one". Rounding both canary thresholds up can make the canary's interval
     // narrower than the baseline's, which would raise the canary's share for

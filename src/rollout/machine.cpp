@@ -431,6 +431,8 @@ machine::interval_result machine::analyse(context& c, const interval_evidence& e
       analysis::sequential_params p;
       p.alpha = a.sequential->alpha;
       p.tolerance = a.sequential->tolerance;
+      p.latency_floor = std::chrono::duration<double>(a.sequential->floor).count();
+      p.client_errors = a.sequential->client_errors;
       monitor_.emplace(p);
       monitor_run_ = r.run_started;
     }
