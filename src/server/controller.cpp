@@ -34,6 +34,10 @@ struct controller::managed {
   bool ticking = false;
   bool removed = false;
   bool unpersisted = false;  // m.record is applied but the store has an older one
+  // A write can block for SQLite's busy timeout (5 s): retries back off (1 s
+  // doubling to 30 s) so a locked store does not stall the admin API.
+  std::chrono::steady_clock::time_point next_retry{};
+  std::chrono::seconds retry_backoff{1};
   // The store could not be written when the state was restored: a rollback
   // from before the restart may be lost, so nobody goes to the canary.
   bool hold_on_stable = false;
@@ -435,7 +439,7 @@ awaitable<void> controller::tick_all() {
 void controller::retry_writes() {
   bool released = false;
   for (auto& [name, m] : rollouts_) {
-    if (!m->unpersisted && !m->hold_on_stable) {
+    if ((!m->unpersisted && !m->hold_on_stable) || clock_.steady() < m->next_retry) {
       continue;
     }
     const auto key = key_of(name);
@@ -449,10 +453,14 @@ void controller::retry_writes() {
     }
     if (!put) {
       ++store_write_failures_;
+      m->next_retry = clock_.steady() + m->retry_backoff;
+      m->retry_backoff =
+          std::min<std::chrono::seconds>(2 * m->retry_backoff, std::chrono::seconds(30));
       continue;
     }
     m->rev = *put;
     m->unpersisted = false;
+    m->retry_backoff = std::chrono::seconds(1);
     log::info("rollout state stored again", {{"rollout", name}});
     if (m->hold_on_stable) {
       m->hold_on_stable = false;
@@ -669,7 +677,8 @@ bool controller::apply(managed& m, rollout::transition t) {
   if (publish && on_routing_change_ && !reconfiguring_) {
     on_routing_change_();
   }
-  if (persist && !written_first && write(m, m.record)) {
+  // While a write is pending, the retry loop stores the latest record (with its back-off).
+  if (persist && !written_first && !m.unpersisted && write(m, m.record)) {
     if (!m.unpersisted) {
       log::error(
           "cannot persist a rollout transition; applied anyway (it sends nobody to the "
