@@ -298,12 +298,7 @@ class RollbackNeverWaits(JudgementTestCase):
         every user is on stable within 1 s; the failed write is logged and
         counted (cohort_store_write_failures_total); once the file is writable
         again the rollback is stored, and a restart keeps everyone on stable."""
-        stable, canary = self.backends()
-        gw = self.gateway(gateway_config(stable, canary, min_requests=10**9,
-                                         steps=[{"weight": "50%"}, {"weight": "90%"}]))
-        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
-        seen = self.probe(gw, PROBE_USERS[:100])
-        self.assertEqual({v for _, v in seen.values()}, {"stable", "canary"})
+        gw = self.half_on_the_canary()
         files = [os.path.join(gw.dir, f) for f in ("state.db", "state.db-wal")]
         files = [f for f in files if os.path.exists(f)]
         self.freeze(files)
@@ -374,42 +369,40 @@ class CohortStepBaseline(JudgementTestCase):
 class StableAsControl(JudgementTestCase):
     """Finding 7: judge and sequential were silently ignored without a baseline."""
 
+    def roll_back_against_stable(self, analysis, min_requests, verdict):
+        """A canary with 10% errors, no baseline, a success-rate check (50%)
+        that lets it through: the analysis configured rolls it back (its Halt
+        line names `verdict`) comparing with stable. Returns the last analysis."""
+        stable, canary = self.backends(error_rate=0.10)
+        gw = self.gateway(gateway_config(
+            stable, canary, min_requests=min_requests, threshold=100,
+            metrics=[{"name": "success-rate", "min": "50%"}],
+            steps=[{"weight": "30%"}, {"weight": "60%"}], **analysis))
+        self.traffic(gw, rate=300, duration=40)
+        line = gw.wait_for_log(msg_starts(f"Rolling back {ROLLOUT}"), timeout=30)
+        self.assertIn(verdict, line["msg"])
+        state = self.wait_phase(gw, "Failed", 3)
+        self.assertNotIn(f"Promotion completed {ROLLOUT}", self.messages(gw))
+        last = state["last_analysis"]
+        self.assertEqual(last.get("control"), "stable", last)
+        self.assertGreater(last["baseline_requests"], 0, last)
+        return last
+
     def test_sequential_without_baseline_rolls_back_against_stable(self):
         """Finding 7: without a baseline the sequential test runs against stable
         and rolls back a canary with 10% errors; the analysis record says
         control "stable"."""
-        stable, canary = self.backends(error_rate=0.10)
-        gw = self.gateway(gateway_config(
-            stable, canary, min_requests=10**9, threshold=100, sequential={"alpha": 0.01},
-            metrics=[{"name": "success-rate", "min": "50%"}],
-            steps=[{"weight": "30%"}, {"weight": "60%"}]))
-        self.traffic(gw, rate=300, duration=40)
-        line = gw.wait_for_log(msg_starts(f"Rolling back {ROLLOUT}"), timeout=30)
-        self.assertIn("sequential", line["msg"])
-        state = self.wait_phase(gw, "Failed", 3)
-        last = state["last_analysis"]
-        self.assertEqual(last.get("control"), "stable", last)
+        last = self.roll_back_against_stable({"sequential": {"alpha": 0.01}}, 10**9,
+                                             "sequential")
         self.assertIn("sequential", last)
-        self.assertGreater(last["baseline_requests"], 0, last)
 
     def test_judge_without_baseline_compares_with_stable(self):
         """Finding 7: without a baseline the judge scores the canary against
-        stable; a canary with 10% errors, which the success-rate threshold
-        (50%) lets through, fails the judge instead of being promoted."""
-        stable, canary = self.backends(error_rate=0.10)
-        gw = self.gateway(gateway_config(
-            stable, canary, min_requests=600, threshold=100,
-            judge={"pass": 95, "marginal": 75},
-            metrics=[{"name": "success-rate", "min": "50%"}],
-            steps=[{"weight": "30%"}, {"weight": "60%"}]))
-        self.traffic(gw, rate=300, duration=40)
-        line = gw.wait_for_log(msg_starts(f"Rolling back {ROLLOUT}"), timeout=30)
-        self.assertIn("judge", line["msg"])
-        state = self.wait_phase(gw, "Failed", 3)
-        last = state["last_analysis"]
-        self.assertEqual(last.get("control"), "stable", last)
+        stable (over about seven intervals of the step) and fails it instead of
+        promoting it; the analysis record says control "stable"."""
+        last = self.roll_back_against_stable({"judge": {"pass": 95, "marginal": 75}}, 600,
+                                             "judge")
         self.assertIsNotNone(last.get("judge"), last)
-        self.assertNotIn(f"Promotion completed {ROLLOUT}", self.messages(gw))
 
 
 if __name__ == "__main__":

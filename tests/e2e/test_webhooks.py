@@ -38,6 +38,18 @@ class WebhookTestCase(RolloutTestCase):
             time.sleep(0.05)
         return hook.calls
 
+    def calls_while_judging(self, hook, kind, seconds):
+        """A rollout with one hook of this kind whose first step never has
+        enough requests to advance, under traffic: (gateway, the hook's calls
+        during `seconds` of analysis)."""
+        gw = self.rollout([{"type": kind, "url": hook.url("/" + kind), "timeout": "1s"}],
+                          min_requests=10**9)
+        self.traffic(gw, rate=200)
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        return gw, hook.calls_since(t0)
+
     def describe(self, gw):
         out = self.cli(gw, "describe", "rollout", ROLLOUT)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -145,13 +157,7 @@ class RolloutHook(WebhookTestCase):
         Flagger's rollout hooks run on every iteration), also while a step is
         still gathering its requests."""
         hook = self.receiver(status=200)
-        gw = self.rollout([{"type": "rollout", "url": hook.url("/smoke"), "timeout": "1s"}],
-                          min_requests=10**9)
-        self.traffic(gw, rate=200)
-        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
-        t0 = time.monotonic()
-        time.sleep(5.5)
-        calls = hook.calls_since(t0)
+        gw, calls = self.calls_while_judging(hook, "rollout", 5.5)
         self.assertGreaterEqual(len(calls), 4, calls)
         self.assertLessEqual(len(calls), 7, calls)
         self.assertEqual(self.api(gw)["step"], 1)
@@ -212,13 +218,7 @@ class RollbackHook(WebhookTestCase):
         once": polled once per interval, a non-2xx answer changes nothing; a
         2xx rolls back with the hook's answer in the reason."""
         hook = self.receiver(status=404)
-        gw = self.rollout([{"type": "rollback", "url": hook.url("/rollback"),
-                            "timeout": "1s"}], min_requests=10**9)
-        self.traffic(gw, rate=200)
-        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
-        t0 = time.monotonic()
-        time.sleep(4.5)
-        polls = hook.calls_since(t0)
+        gw, polls = self.calls_while_judging(hook, "rollback", 4.5)
         self.assertGreaterEqual(len(polls), 3, polls)
         self.assertLessEqual(len(polls), 6, polls)
         state = self.api(gw)

@@ -1038,6 +1038,17 @@ class RolloutTestCase(unittest.TestCase):
         self.addCleanup(gw.close)
         return gw
 
+    def half_on_the_canary(self):
+        """A gateway whose rollout holds 50% of the users on the canary
+        (steps 50%, 90%; it never advances), once real users show both."""
+        stable, canary = self.backends()
+        gw = self.gateway(gateway_config(stable, canary, min_requests=10**9,
+                                         steps=[{"weight": "50%"}, {"weight": "90%"}]))
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        seen = self.probe(gw, PROBE_USERS[:100])
+        self.assertEqual({v for _, v in seen.values()}, {"stable", "canary"})
+        return gw
+
     def traffic(self, gw, **kw):
         t = Traffic(gw, **kw)
         self.addCleanup(t.stop)
