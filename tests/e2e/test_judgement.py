@@ -166,7 +166,10 @@ class StatusClasses(JudgementTestCase):
             metrics=[{"name": "success-rate", "min": "99%"}],
             steps=[{"weight": "20%"}, {"weight": "50%"}]))
         self.traffic(gw, rate=300, duration=40)
-        line = gw.wait_for_log(msg_starts(f"Rolling back {ROLLOUT}"), timeout=30)
+        try:
+            line = gw.wait_for_log(msg_starts(f"Rolling back {ROLLOUT}"), timeout=30)
+        except TimeoutError:
+            self.fail(f"not rolled back: {json.dumps(self.api(gw)['last_analysis'])}")
         self.assertIn("sequential", line["msg"])
         self.assert_all_on_stable(gw, f"rollback:{ROLLOUT}", PROBE_USERS[:100])
         state = self.wait_phase(gw, "Failed", 3)

@@ -241,7 +241,9 @@ class EventHook(WebhookTestCase):
         gw = self.rollout([{"type": "event", "url": hook.url("/events"), "timeout": "1s"},
                            {"type": "confirm-rollout", "url": gate.url("/confirm"),
                             "timeout": "1s"}])
-        self.wait_calls(gate, 2, 10, "confirm-rollout asked twice")
+        # The fourth call is the second ask (an ask is tried up to three times):
+        # the first ask has failed by then.
+        self.wait_calls(gate, 4, 10, "confirm-rollout asked twice")
         gate.set_status(200)
         self.traffic(gw, rate=300)
         gw.wait_for_log(msg_is(f"Promotion completed {ROLLOUT}"), timeout=20)
