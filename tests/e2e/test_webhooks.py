@@ -38,18 +38,6 @@ class WebhookTestCase(RolloutTestCase):
             time.sleep(0.05)
         return hook.calls
 
-    def calls_while_judging(self, hook, kind, seconds):
-        """A rollout with one hook of this kind whose first step never has
-        enough requests to advance, under traffic: (gateway, the hook's calls
-        during `seconds` of analysis)."""
-        gw = self.rollout([{"type": kind, "url": hook.url("/" + kind), "timeout": "1s"}],
-                          min_requests=10**9)
-        self.traffic(gw, rate=200)
-        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        return gw, hook.calls_since(t0)
-
     def describe(self, gw):
         out = self.cli(gw, "describe", "rollout", ROLLOUT)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -152,15 +140,20 @@ class RolloutHook(WebhookTestCase):
         self.assertIn("smoke test failed: /checkout", state["reason"])
         self.assertEqual({c["type"] for c in hook.calls}, {"rollout"})
 
-    def test_rollout_hook_is_called_at_each_analysis_interval(self):
-        """rollout: "called at each analysis interval" (the docs' table, and
-        Flagger's rollout hooks run on every iteration), also while a step is
-        still gathering its requests."""
+    def test_rollout_hook_is_asked_once_per_advance(self):
+        """rollout: "when a step has passed its analysis and would advance":
+        not while the step is still gathering its requests, and once for each
+        advance (here step 1 -> 2 and step 2 -> promotion)."""
         hook = self.receiver(status=200)
-        gw, calls = self.calls_while_judging(hook, "rollout", 5.5)
-        self.assertGreaterEqual(len(calls), 4, calls)
-        self.assertLessEqual(len(calls), 7, calls)
-        self.assertEqual(self.api(gw)["step"], 1)
+        gw = self.rollout([{"type": "rollout", "url": hook.url("/smoke"), "timeout": "1s"}],
+                          min_requests=100)
+        self.traffic(gw, rate=300)
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        self.assertEqual(hook.calls, [], "asked before the first step had 100 requests")
+        gw.wait_for_log(msg_is(f"Promotion completed {ROLLOUT}"), timeout=30)
+        calls = hook.calls
+        self.assertEqual([(c["type"], c["step"]) for c in calls], [("rollout", 0), ("rollout", 1)],
+                         calls)
 
 
 class ConfirmPromotion(WebhookTestCase):
@@ -218,7 +211,13 @@ class RollbackHook(WebhookTestCase):
         once": polled once per interval, a non-2xx answer changes nothing; a
         2xx rolls back with the hook's answer in the reason."""
         hook = self.receiver(status=404)
-        gw, polls = self.calls_while_judging(hook, "rollback", 4.5)
+        gw = self.rollout([{"type": "rollback", "url": hook.url("/rollback"), "timeout": "1s"}],
+                          min_requests=10**9)
+        self.traffic(gw, rate=200)
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        t0 = time.monotonic()
+        time.sleep(4.5)
+        polls = hook.calls_since(t0)
         self.assertGreaterEqual(len(polls), 3, polls)
         self.assertLessEqual(len(polls), 6, polls)
         state = self.api(gw)
