@@ -177,11 +177,14 @@ class StatusClasses(JudgementTestCase):
         stable = self.status_backend("stable", status=403, share=0.05, seed=1)
         baseline = self.status_backend("baseline", status=403, share=0.05, seed=2)
         canary = self.status_backend("canary", status=403, share=0.05, seed=3)
+        # A threshold check judges one interval (about 60 canary requests here):
+        # its 4xx share alone varies by about 3 points, so the allowed increase
+        # leaves room for that; the sequential test needs no such room.
         gw = self.gateway(gateway_config(
             stable, canary, baseline=baseline, min_requests=150, threshold=1,
             sequential={"alpha": 0.01},
             metrics=[{"name": "request-success-rate", "min": 99},
-                     {"name": "4xx-increase", "max": "5%"},
+                     {"name": "4xx-increase", "max": "20%"},
                      {"name": "5xx-increase", "max": "1%"}],
             steps=[{"weight": "20%"}, {"weight": "40%"}]))
         self.traffic(gw, rate=300, duration=40)
