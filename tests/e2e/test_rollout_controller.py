@@ -8,7 +8,6 @@ weight, failed checks, events), the Flagger-style log lines, the decision
 header and the backend version users actually get, the CLI and /metrics.
 """
 
-import http.server
 import json
 import os
 import re
@@ -16,208 +15,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 import urllib.parse
 import urllib.request
 
-from cohort_harness import Gateway, binary, free_port, http_get, start_backend
-
-ROLLOUT = "profile-api"
-DECISION = "x-cohort-decision"
-PROBE_USERS = [f"u{i}" for i in range(300)]
-
-
-def gateway_config(stable, canary, *, steps, metrics=None, threshold=3, min_requests=20,
-                   no_data_deadline=None, webhooks=None, promotion="auto", revision=None,
-                   cohorts=None):
-    analysis = {"interval": "1s", "threshold": threshold, "min_requests": min_requests,
-                "metrics": metrics if metrics is not None else [
-                    {"name": "success-rate", "min": "99%"},
-                    {"name": "latency-p99", "max": "500ms"}]}
-    if no_data_deadline is not None:
-        analysis["no_data_deadline"] = no_data_deadline
-    rollout = {"name": ROLLOUT, "service": "profile-api",
-               "session": {"key": [{"header": "X-User-Id"}], "anonymous": "random"},
-               "steps": steps, "analysis": analysis, "promotion": promotion}
-    if webhooks:
-        rollout["webhooks"] = webhooks
-    if cohorts:
-        rollout["cohorts"] = cohorts
-    if revision is not None:
-        rollout["revision"] = revision
-    return {
-        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
-                    "workers": 1, "decision_header": DECISION},
-        "state": {"store": "sqlite:state.db"},
-        "services": [{"name": "profile-api", "subsets": {
-            "stable": {"endpoints": [stable.address]},
-            "canary": {"endpoints": [canary.address]}}}],
-        "routes": [{"name": "profile", "match": {"path_prefix": "/profile"},
-                    "service": "profile-api"}],
-        "rollouts": [rollout],
-    }
-
-
-def msg_is(text):
-    return lambda r: r.get("msg") == text
-
-
-def msg_starts(prefix):
-    return lambda r: isinstance(r.get("msg"), str) and r["msg"].startswith(prefix)
-
-
-class Traffic:
-    """cohort-loadgen in the background, bounded by --duration and stopped by its PID."""
-
-    def __init__(self, gw, rate=300, users=1000, duration=30, connections=32, seed=1):
-        argv = [binary("cohort-loadgen"), "--target", f"http://127.0.0.1:{gw.port()}",
-                "--path", "/profile", "--users", str(users), "--rate", str(rate),
-                "--connections", str(connections), "--duration", f"{duration}s",
-                "--seed", str(seed), "--report-every", "0", "--json"]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
-
-
-class Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        srv = self.server
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with srv.lock:
-            srv.calls.append(json.loads(body or b"{}"))
-            status, delay = srv.status, srv.delay
-        if delay:
-            time.sleep(delay)
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class WebhookServer:
-    """A webhook receiver on loopback whose answer the test changes."""
-
-    def __init__(self, status=200, delay=0.0):
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-        self.httpd.daemon_threads = True
-        self.httpd.lock = threading.Lock()
-        self.httpd.calls = []
-        self.httpd.status = status
-        self.httpd.delay = delay
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def set_status(self, status):
-        with self.httpd.lock:
-            self.httpd.status = status
-
-    @property
-    def calls(self):
-        with self.httpd.lock:
-            return list(self.httpd.calls)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class RolloutTestCase(unittest.TestCase):
-    def backends(self, **canary_flags):
-        stable = start_backend(api="v1.0", label="stable")
-        self.addCleanup(stable.stop)
-        canary = start_backend(api="v1.1", label="canary", **canary_flags)
-        self.addCleanup(canary.stop)
-        return stable, canary
-
-    def gateway(self, config):
-        gw = Gateway(config)
-        self.addCleanup(gw.close)
-        return gw
-
-    def traffic(self, gw, **kw):
-        t = Traffic(gw, **kw)
-        self.addCleanup(t.stop)
-        return t
-
-    def api(self, gw, path=f"/api/v1/rollouts/{ROLLOUT}", method="GET"):
-        status, _, body = http_get(gw.admin_port, path, method=method)
-        self.assertEqual(status, 200, body)
-        return json.loads(body)
-
-    def wait_api(self, gw, predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.api(gw)
-            if predicate(state):
-                return state
-            if time.monotonic() > deadline:
-                self.fail(f"{what} not reached within {timeout}s: {json.dumps(state)[:1500]}\n"
-                          f"{gw.logs_text()}")
-            time.sleep(0.1)
-
-    def cli(self, gw, *args):
-        out = subprocess.run([binary("cohort"), *args, "--admin", gw.admin_url("").rstrip("/")],
-                             capture_output=True, text=True, timeout=20)
-        return out
-
-    def probe(self, gw, users=PROBE_USERS):
-        """(decision header, backend version) of one real request per user."""
-        seen = {}
-        for u in users:
-            status, headers, body = http_get(gw.port(), "/profile", headers={"X-User-Id": u})
-            self.assertEqual(status // 100 in (2, 5), True, body)
-            seen[u] = (headers.get(DECISION), headers.get("X-Backend-Version"))
-        return seen
-
-    def explain(self, gw, users=PROBE_USERS):
-        """The subset and reason the gateway would choose, without sending traffic."""
-        out = {}
-        for u in users:
-            status, _, body = http_get(
-                gw.admin_port, "/api/v1/explain", method="POST",
-                body=json.dumps({"method": "GET", "path": "/profile",
-                                 "headers": {"X-User-Id": u}}),
-                headers={"Content-Type": "application/json"})
-            self.assertEqual(status, 200, body)
-            j = json.loads(body)
-            out[u] = (j["subset"], j["reason"])
-        return out
-
-    def messages(self, gw, since=0):
-        return [r.get("msg", "") for r in gw.logs[since:]]
-
-    def assert_all_on_stable(self, gw, reason, users=PROBE_USERS):
-        seen = self.probe(gw, users)
-        self.assertEqual({d for d, _ in seen.values()}, {reason}, seen)
-        self.assertEqual({v for _, v in seen.values()}, {"stable"})
-
-    def metrics_text(self, gw):
-        status, _, body = http_get(gw.admin_port, "/metrics")
-        self.assertEqual(status, 200)
-        return body.decode()
-
-    def metric_value(self, text, name, **labels):
-        for line in text.splitlines():
-            if not line.startswith(name + "{"):
-                continue
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+from cohort_harness import (PROBE_USERS, ROLLOUT, RolloutTestCase, WebhookServer, free_port,
+                            gateway_config, http_get, msg_is, msg_starts)
 
 
 class HealthyCanary(RolloutTestCase):
@@ -444,12 +248,7 @@ class OperatorGates(RolloutTestCase):
         self.assertEqual({d for d, _ in seen.values()}, {f"promoted:{ROLLOUT}"})
 
     def test_abort_sends_everyone_to_stable(self):
-        stable, canary = self.backends()
-        gw = self.gateway(gateway_config(stable, canary, min_requests=10**9,
-                                         steps=[{"weight": "50%"}, {"weight": "90%"}]))
-        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
-        seen = self.probe(gw, PROBE_USERS[:100])
-        self.assertEqual({v for _, v in seen.values()}, {"stable", "canary"})
+        gw = self.half_on_the_canary()
         out = self.cli(gw, "abort", ROLLOUT)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assert_all_on_stable(gw, f"rollback:{ROLLOUT}")

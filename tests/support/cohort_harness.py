@@ -18,9 +18,11 @@ by their own PID.
 import atexit
 import ctypes
 import http.client
+import http.server
 import json
 import os
 import queue
+import random
 import re
 import select
 import shutil
@@ -31,12 +33,14 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 __all__ = [
     "BIN_DIR", "binary", "HarnessError", "Backend", "start_backend", "Gateway",
     "http_get", "raw_exchange", "decode_chunked", "run_wrk", "curl_upload",
     "free_port", "wait_for_port", "fnv1a64", "fnv1a64_zeros", "stream_pattern",
-    "FNV_OFFSET",
+    "FNV_OFFSET", "ROLLOUT", "DECISION", "PROBE_USERS", "gateway_config", "msg_is",
+    "msg_starts", "Traffic", "WebhookServer", "StatusBackend", "RolloutTestCase",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -800,3 +804,318 @@ def run_wrk(url, duration_s=5, connections=10, threads=1, lua_script=None, timeo
     finally:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Rollouts: configuration, load, webhook receivers and a status-code backend,
+# shared by the e2e tests of the controller (test_rollout_controller,
+# test_judgement, test_webhooks).
+
+
+ROLLOUT = "profile-api"
+DECISION = "x-cohort-decision"
+PROBE_USERS = [f"u{i}" for i in range(300)]
+
+
+def gateway_config(stable, canary, *, steps, metrics=None, threshold=3, min_requests=20,
+                   no_data_deadline=None, webhooks=None, promotion="auto", revision=None,
+                   baseline=None, cohorts=None, sequential=None, judge=None, interval="1s"):
+    """One service (stable, canary and optionally baseline subsets, each a
+    backend with .address), one route /profile and one rollout named ROLLOUT,
+    with its state in sqlite:state.db inside the gateway's directory."""
+    analysis = {"interval": interval, "threshold": threshold, "min_requests": min_requests,
+                "metrics": metrics if metrics is not None else [
+                    {"name": "success-rate", "min": "99%"},
+                    {"name": "latency-p99", "max": "500ms"}]}
+    if no_data_deadline is not None:
+        analysis["no_data_deadline"] = no_data_deadline
+    if sequential is not None:
+        analysis["sequential"] = sequential
+    if judge is not None:
+        analysis["judge"] = judge
+    rollout = {"name": ROLLOUT, "service": "profile-api",
+               "session": {"key": [{"header": "X-User-Id"}], "anonymous": "random"},
+               "steps": steps, "analysis": analysis, "promotion": promotion}
+    if webhooks:
+        rollout["webhooks"] = webhooks
+    if revision is not None:
+        rollout["revision"] = revision
+    if cohorts:
+        rollout["cohorts"] = cohorts
+    subsets = {"stable": {"endpoints": [stable.address]},
+               "canary": {"endpoints": [canary.address]}}
+    if baseline is not None:
+        subsets["baseline"] = {"endpoints": [baseline.address]}
+        rollout["baseline"] = "baseline"
+    return {
+        "gateway": {"listeners": [{"name": "public", "address": "127.0.0.1:0"}],
+                    "workers": 1, "decision_header": DECISION},
+        "state": {"store": "sqlite:state.db"},
+        "services": [{"name": "profile-api", "subsets": subsets}],
+        "routes": [{"name": "profile", "match": {"path_prefix": "/profile"},
+                    "service": "profile-api"}],
+        "rollouts": [rollout],
+    }
+
+
+def msg_is(text):
+    return lambda r: r.get("msg") == text
+
+
+def msg_starts(prefix):
+    return lambda r: isinstance(r.get("msg"), str) and r["msg"].startswith(prefix)
+
+
+class Traffic:
+    """cohort-loadgen in the background, bounded by --duration and stopped by
+    its PID. extra_args go to the load generator as they are
+    (["--internal-share", "0"]); report() stops it and returns its --json
+    report (versions, transitions between versions per user, statuses)."""
+
+    def __init__(self, gw, rate=300, users=1000, duration=30, connections=32, seed=1,
+                 extra_args=()):
+        argv = [binary("cohort-loadgen"), "--target", f"http://127.0.0.1:{gw.port()}",
+                "--path", "/profile", "--users", str(users), "--rate", str(rate),
+                "--connections", str(connections), "--duration", f"{duration}s",
+                "--seed", str(seed), "--report-every", "0", "--json", *extra_args]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.output = None
+
+    def stop(self):
+        if self.output is not None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.output = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.output = self.proc.communicate(timeout=10)
+
+    def report(self):
+        self.stop()
+        out, err = self.output
+        try:
+            return json.loads(out)
+        except ValueError as e:
+            raise HarnessError(f"cohort-loadgen printed no JSON report (exit {self.proc.returncode}):"
+                               f" {out!r} {err!r}") from e
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    """Records each POST (its JSON body, path and arrival time) and answers
+    the receiver's status after its delay, with its answer body."""
+
+    def do_POST(self):
+        srv = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with srv.lock:
+            srv.calls.append(json.loads(body or b"{}"))
+            srv.times.append(time.monotonic())
+            srv.paths.append(self.path)
+            status, delay, answer = srv.status, srv.delay, srv.answer
+        if delay:
+            time.sleep(delay)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(answer)))
+        if answer:
+            self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+class WebhookServer:
+    """A webhook receiver on loopback whose answer the test changes."""
+
+    def __init__(self, status=200, delay=0.0, answer=b""):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+        self.httpd.daemon_threads = True
+        self.httpd.lock = threading.Lock()
+        self.httpd.calls = []
+        self.httpd.times = []
+        self.httpd.paths = []
+        self.httpd.status = status
+        self.httpd.delay = delay
+        self.httpd.answer = answer
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def set_status(self, status, answer=None):
+        with self.httpd.lock:
+            self.httpd.status = status
+            if answer is not None:
+                self.httpd.answer = answer
+
+    @property
+    def calls(self):
+        with self.httpd.lock:
+            return list(self.httpd.calls)
+
+    def calls_since(self, t):
+        """The calls that arrived at or after monotonic time t."""
+        with self.httpd.lock:
+            return [c for c, at in zip(self.httpd.calls, self.httpd.times) if at >= t]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like profile-api
+
+    def do_GET(self):
+        srv = self.server
+        with srv.lock:
+            status = srv.status if srv.rng.random() < srv.share else 200
+            srv.answered[status] = srv.answered.get(status, 0) + 1
+        body = json.dumps({"userId": self.headers.get("X-User-Id", ""),
+                           "version": srv.label}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Backend-Version", srv.label)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class StatusBackend:
+    """A small backend for status codes profile-api cannot give: it answers
+    `status` to a `share` of GET requests (seeded) and 200 to the rest, with a
+    JSON body {"userId", "version": label} and X-Backend-Version: label."""
+
+    def __init__(self, label, status=403, share=1.0, seed=1):
+        self.label = label
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
+        self.httpd.daemon_threads = True
+        self.httpd.lock = threading.Lock()
+        self.httpd.label = label
+        self.httpd.status = status
+        self.httpd.share = share
+        self.httpd.rng = random.Random(seed)
+        self.httpd.answered = {}
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.host, self.port = "127.0.0.1", self.httpd.server_address[1]
+
+    @property
+    def address(self):
+        return f"{self.host}:{self.port}"
+
+    @property
+    def answered(self):
+        with self.httpd.lock:
+            return dict(self.httpd.answered)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class RolloutTestCase(unittest.TestCase):
+    """Starts what a rollout test needs and stops it at cleanup; reads the
+    admin API, the CLI, /metrics and real answers the way an operator would."""
+
+    def backends(self, **canary_flags):
+        stable = start_backend(api="v1.0", label="stable")
+        self.addCleanup(stable.stop)
+        canary = start_backend(api="v1.1", label="canary", **canary_flags)
+        self.addCleanup(canary.stop)
+        return stable, canary
+
+    def gateway(self, config):
+        gw = Gateway(config)
+        self.addCleanup(gw.close)
+        return gw
+
+    def half_on_the_canary(self):
+        """A gateway whose rollout holds 50% of the users on the canary
+        (steps 50%, 90%; it never advances), once real users show both."""
+        stable, canary = self.backends()
+        gw = self.gateway(gateway_config(stable, canary, min_requests=10**9,
+                                         steps=[{"weight": "50%"}, {"weight": "90%"}]))
+        gw.wait_for_log(msg_is(f"Starting canary analysis for {ROLLOUT}"), timeout=5)
+        seen = self.probe(gw, PROBE_USERS[:100])
+        self.assertEqual({v for _, v in seen.values()}, {"stable", "canary"})
+        return gw
+
+    def traffic(self, gw, **kw):
+        t = Traffic(gw, **kw)
+        self.addCleanup(t.stop)
+        return t
+
+    def api(self, gw, path=f"/api/v1/rollouts/{ROLLOUT}", method="GET"):
+        status, _, body = http_get(gw.admin_port, path, method=method)
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def wait_api(self, gw, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.api(gw)
+            if predicate(state):
+                return state
+            if time.monotonic() > deadline:
+                self.fail(f"{what} not reached within {timeout}s: {json.dumps(state)[:1500]}\n"
+                          f"{gw.logs_text()}")
+            time.sleep(0.1)
+
+    def cli(self, gw, *args):
+        out = subprocess.run([binary("cohort"), *args, "--admin", gw.admin_url("").rstrip("/")],
+                             capture_output=True, text=True, timeout=20)
+        return out
+
+    def probe(self, gw, users=PROBE_USERS, headers=None):
+        """(decision header, backend version) of one real request per user."""
+        seen = {}
+        for u in users:
+            status, got, body = http_get(gw.port(), "/profile",
+                                         headers={"X-User-Id": u, **(headers or {})})
+            self.assertEqual(status // 100 in (2, 5), True, body)
+            seen[u] = (got.get(DECISION), got.get("X-Backend-Version"))
+        return seen
+
+    def explain(self, gw, users=PROBE_USERS, headers=None):
+        """The subset and reason the gateway would choose, without sending traffic."""
+        out = {}
+        for u in users:
+            status, _, body = http_get(
+                gw.admin_port, "/api/v1/explain", method="POST",
+                body=json.dumps({"method": "GET", "path": "/profile",
+                                 "headers": {"X-User-Id": u, **(headers or {})}}),
+                headers={"Content-Type": "application/json"})
+            self.assertEqual(status, 200, body)
+            j = json.loads(body)
+            out[u] = (j["subset"], j["reason"])
+        return out
+
+    def messages(self, gw, since=0):
+        return [r.get("msg", "") for r in gw.logs[since:]]
+
+    def assert_all_on_stable(self, gw, reason, users=PROBE_USERS):
+        seen = self.probe(gw, users)
+        self.assertEqual({d for d, _ in seen.values()}, {reason}, seen)
+        self.assertEqual({v for _, v in seen.values()}, {"stable"})
+
+    def metrics_text(self, gw):
+        status, _, body = http_get(gw.admin_port, "/metrics")
+        self.assertEqual(status, 200)
+        return body.decode()
+
+    def metric_value(self, text, name, **labels):
+        for line in text.splitlines():
+            if not (line.startswith(name + "{") or line.startswith(name + " ")):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
