@@ -67,6 +67,11 @@ struct scenario {
   // bad_shift_s slower.
   double bad_start = 0.0;
   double bad_shift_s = 0.0;
+  // Scheduling delays on a busy machine: this share of requests (of both
+  // arms) waits an exponential time of this mean for a CPU. A heavy tail whose
+  // hazard rate falls, unlike the lognormal's.
+  double hiccup_share = 0.0;
+  double hiccup_mean_s = 0.0;
   bool regression = false;
 };
 
@@ -105,6 +110,14 @@ const scenario scenarios[] = {
      .bad_start = 0.02,
      .bad_shift_s = 0.00004},
     {.name = "0.3 ms, canary +0.9 ms (< floor)", .latency = sub_ms, .latency_shift_s = 0.0009},
+    {.name = "A/A 0.3 ms, scheduling tail (5% + Exp(2 ms))",
+     .latency = sub_ms,
+     .hiccup_share = 0.05,
+     .hiccup_mean_s = 0.002},
+    {.name = "A/A 20 ms, scheduling tail (5% + Exp(2 ms))",
+     .latency = fast_api,
+     .hiccup_share = 0.05,
+     .hiccup_mean_s = 0.002},
     {.name = "0.3 ms, canary +2 ms",
      .latency = sub_ms,
      .latency_shift_s = 0.002,
@@ -135,6 +148,8 @@ struct arm_behaviour {
   double tail_s;
   double bad_start;
   double bad_shift_s;
+  double hiccup_share;
+  double hiccup_mean_s;
 };
 
 class traffic {
@@ -163,6 +178,11 @@ class traffic {
       double v = std::exp(log_median_ + sigma_ * normal_(rng_)) * a.scale + a.shift_s;
       if (uniform_(rng_) < a.tail_share) {
         v = a.tail_s;
+      }
+      const double h = uniform_(rng_);
+      const double wait = -std::log(1.0 - uniform_(rng_)) * a.hiccup_mean_s;
+      if (h < a.hiccup_share) {
+        v += wait;
       }
       v += extra;
       ++out.latency[layout::index(static_cast<std::uint64_t>(std::llround(v * 1e9)))];
@@ -216,11 +236,12 @@ run_result run_once(const scenario& sc, double rate, std::uint64_t seed,
                     const std::vector<double>& bounds, double latency_floor) {
   traffic canary_traffic(seed * 2 + 1, rate, sc.latency);
   traffic baseline_traffic(seed * 2 + 2, rate, sc.latency);
-  const arm_behaviour canary_arm{sc.canary_error,    sc.canary_4xx, sc.latency_scale,
-                                 sc.latency_shift_s, sc.tail_share, sc.tail_s,
-                                 sc.bad_start,       sc.bad_shift_s};
-  const arm_behaviour baseline_arm{sc.base_error, sc.base_4xx, 1.0,          0.0,
-                                   0.0,           0.0,         sc.bad_start, sc.bad_shift_s};
+  const arm_behaviour canary_arm{
+      sc.canary_error, sc.canary_4xx, sc.latency_scale, sc.latency_shift_s, sc.tail_share,
+      sc.tail_s,       sc.bad_start,  sc.bad_shift_s,   sc.hiccup_share,    sc.hiccup_mean_s};
+  const arm_behaviour baseline_arm{
+      sc.base_error,   sc.base_4xx,     1.0, 0.0, 0.0, 0.0, sc.bad_start, sc.bad_shift_s,
+      sc.hiccup_share, sc.hiccup_mean_s};
   arm_second c{{}, std::vector<std::uint64_t>(bounds.size(), 0)};
   arm_second b{{}, std::vector<std::uint64_t>(bounds.size(), 0)};
   histogram hc{bounds, {}};

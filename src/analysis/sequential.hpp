@@ -159,6 +159,10 @@ class latency_test {
   double slack_;  // 1 + tolerance
   double floor_;
   double stage_weight_;
+  // A floor or a tolerance moves the canary's thresholds above the
+  // baseline's: the stages are then unconditional tables and the chain is
+  // unused. Fixed for the test's life, so the e-value's form never changes.
+  bool shifted_ = false;
   std::vector<double> quantiles_;
   odds_ratio_mixture mixture_;
   std::vector<odds_ratio_mixture> stage_mixtures_;

@@ -292,6 +292,27 @@ TEST(latency_test, floor_is_rounded_up_to_whole_buckets) {
   EXPECT_EQ(r.stages[0].canary_exceed, 100u);  // (5, 6] is above 4.5 ms for certain
 }
 
+// Identical arms with a heavy tail (a busy machine's scheduling delays: a few
+// requests of every second wait 1 to 8 ms for a CPU) are no evidence, however
+// long the run. The conditional chain failed this with a floor: among requests
+// above T + floor, a heavy tail is *more* likely to exceed the next threshold
+// than among requests above T, so identical arms looked like a regression.
+TEST(latency_test, identical_heavy_tails_are_no_evidence_with_a_floor) {
+  const std::vector<double> bounds = {0.0002, 0.0003, 0.0004, 0.0005, 0.001, 0.0015,
+                                      0.002,  0.003,  0.004,  0.006,  0.008, HUGE_VAL};
+  const histogram second{bounds, {0, 20, 50, 24, 0, 1, 1, 1, 1, 1, 1, 0}};
+  for (const double floor : {0.001, 0.0005}) {
+    sequential_params p;
+    p.latency_floor = floor;
+    p.min_tail_requests = 1;
+    latency_test t(p);
+    for (int i = 0; i < 300; ++i) {
+      ASSERT_TRUE(t.update(second, second));
+    }
+    EXPECT_LE(t.evidence(), 1.0) << "floor " << floor;
+  }
+}
+
 // The tolerance scales the threshold before the floor is added.
 TEST(latency_test, tolerance_scales_the_threshold) {
   const std::vector<double> bounds = {0.01, 0.02, 0.03, 0.04, 0.05, HUGE_VAL};
@@ -381,21 +402,24 @@ TEST(sequential_monitor, bad_seconds_do_not_roll_back) {
 // ---- per-stage odds ratios ---------------------------------------------------
 
 // 2% of canary requests at 416 ms against a 100 ms lognormal (p99 320 ms):
-// p99 +30%, median +1%. The shared odds ratio alone, pinned near 1 by the
-// lower stages, misses most; the top stages' own odds ratios catch it.
+// p99 +30%, median +1%. Without a floor, the shared odds ratio alone, pinned
+// near 1 by the lower stages, misses most; the top stages' own odds ratios
+// catch it. With the default floor every stage is its own test.
 TEST(sequential_monitor, detects_a_tail_only_regression) {
   const int runs = 40;
   arm_setup base{20, 0.01, 0.1};
   arm_setup tail = base;
   tail.tail = 0.02;
   tail.tail_s = 0.416;
-  sequential_params shared_only;
+  sequential_params no_floor;
+  no_floor.latency_floor = 0;
+  sequential_params shared_only = no_floor;
   shared_only.stage_weight = 0;
   const int shared = simulate(runs, 300, tail, base, 0.01, 61, nullptr, 0, shared_only);
-  std::vector<double> needed;
-  const int both = simulate(runs, 300, tail, base, 0.01, 61, &needed);
+  const int both = simulate(runs, 300, tail, base, 0.01, 61, nullptr, 0, no_floor);
   EXPECT_GE(both, 32);  // 33 of 40 with these seeds
   EXPECT_GT(both, shared + 10);
+  EXPECT_GE(simulate(runs, 300, tail, base, 0.01, 61, nullptr), 36);  // the default floor
 }
 
 // ---- 4xx -------------------------------------------------------------------
