@@ -258,15 +258,22 @@ def build_config(stable, slots, batch, opts):
     }
 
 
-def admin(gw, path, method="GET", body=None, timeout=10):
-    req = urllib.request.Request(gw.admin_url(path), method=method,
-                                 data=body.encode() if body is not None else None,
-                                 headers={"Content-Type": "application/yaml"} if body else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+def admin(gw, path, method="GET", body=None, timeout=30, attempts=3):
+    """One admin call; on a loaded machine a read can take seconds, so a
+    timeout is retried (a bounded number of times) before it is an error."""
+    for attempt in range(attempts):
+        req = urllib.request.Request(gw.admin_url(path), method=method,
+                                     data=body.encode() if body is not None else None,
+                                     headers={"Content-Type": "application/yaml"} if body else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (TimeoutError, OSError) as e:
+            if attempt + 1 == attempts:
+                raise HarnessError(f"{method} {path}: {e} ({attempts} attempts of {timeout} s)")
+            time.sleep(1)
 
 
 def post_config(gw, config):
@@ -311,15 +318,16 @@ def run_scenario(specs, opts, runs_wanted, label, deadline, log=print, extra_pid
     started = time.monotonic()
     end_by = min(deadline, started + opts.scenario_cap)
     try:
-        stable = start_backend(api="v1.0", label="stable", **specs[0][2])
+        stable = start_backend(api="v1.0", label="stable", start_timeout=30, **specs[0][2])
         procs.append(stable)
         slots = []
         for k, (_, _, bflags, cflags) in enumerate(specs):
-            b = start_backend(api="v1.0", label=f"baseline{k}", **bflags)
-            c = start_backend(api="v1.0", label=f"canary{k}", **cflags)
+            b = start_backend(api="v1.0", label=f"baseline{k}", start_timeout=30, **bflags)
+            c = start_backend(api="v1.0", label=f"canary{k}", start_timeout=30, **cflags)
             procs += [b, c]
             slots.append((b, c))
-        gw = Gateway(build_config(stable, slots, None, opts))
+        gw = Gateway(build_config(stable, slots, None, opts), binary_path=opts.cohort,
+                     start_timeout=60)
         load = Loadgen(gw.port(), rate=opts.rate * len(slots), users=opts.users,
                        connections=opts.connections_per_slot * len(slots),
                        duration_s=max(10, end_by - time.monotonic() + 30))
@@ -365,13 +373,22 @@ def run_scenario(specs, opts, runs_wanted, label, deadline, log=print, extra_pid
             take = batch_runs[:max(0, runs_wanted - len(results))]
             results += take
             report_batch(label, batch, take, results, runs_wanted, started, log)
+    except (HarnessError, OSError, TimeoutError) as e:
+        # Keep the runs that ended; the caller reports the scenario as failed.
+        usage["error"] = f"{type(e).__name__}: {e}"
+        log(f"[{label}] stopped by an error after {len(results)} runs: {usage['error']}")
     finally:
         if cpu is not None:
-            usage = cpu.close()
+            usage.update(cpu.close())
             log(f"[{label}] CPU: this scenario's processes {usage['ours_cores']} cores, the rest "
                 f"of the machine {usage['other_cores']} cores (load average {usage['loadavg']:.1f})")
         if load is not None:
-            load.stop()
+            report = load.stop() or {}
+            usage["achieved_rate"] = report.get("achieved_rate")
+            usage["status"] = report.get("status")
+            if report:
+                log(f"[{label}] load: {report.get('achieved_rate')} req/s achieved of "
+                    f"{report.get('target_rate')}; answers {report.get('status')}")
         if gw is not None:
             gw.close()
         for p in procs:
@@ -468,6 +485,8 @@ def parser():
                     help="seconds without rollouts between two batches")
     ap.add_argument("--poll", type=float, default=0.25, help="seconds between state reads")
     ap.add_argument("--out", help="write every run as JSON to this file")
+    ap.add_argument("--cohort", help="the cohort binary to judge (default: COHORT_BIN/cohort; "
+                    "profile-api and cohort-loadgen always come from COHORT_BIN)")
     return ap
 
 
@@ -490,6 +509,7 @@ def main(argv=None):
     deadline = time.monotonic() + opts.total_cap
     all_runs, failed, cpu_of = [], [], {}
     started = time.monotonic()
+    print(f"bench/rollout: cohort {opts.cohort or binary('cohort')}")
     print(f"bench/rollout: {', '.join(names)}; {opts.slots} slots x {opts.rate:g} req/s, steps "
           f"{opts.steps} (baseline same share), min_requests {opts.min_requests}, alpha "
           f"{opts.alpha}; caps: run {opts.run_cap:g} s, scenario {opts.scenario_cap:g} s, "
@@ -514,6 +534,8 @@ def main(argv=None):
                 r["cpu"] = usage
             all_runs += runs
             cpu_of[name] = usage
+            if "error" in usage:
+                failed.append(name)
         except (HarnessError, OSError, TimeoutError) as e:
             print(f"[{name}] failed: {e}", flush=True)
             failed.append(name)
