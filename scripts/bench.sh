@@ -26,3 +26,21 @@ if [[ ${BENCH_PROXY:-1} != 0 ]]; then
     echo "== bench/proxy skipped: build/bin/cohort is not built"
   fi
 fi
+
+# rollout: real A/A rollouts (false-rollback rate with its 95% interval) and
+# regression rollouts (errors 1%->5%, latency x1.2, a slow 2% tail: detection
+# and canary requests to rollback), at sub-ms and 20 ms latency, with and
+# without a busy neighbour (bench/rollout/, docs/analysis.md). About 35 minutes;
+# BENCH_ROLLOUT=0 skips it, BENCH_QUICK=1 (or BENCH_ROLLOUT=quick) runs about 10;
+# BENCH_ROLLOUT_ARGS adds options (scenarios, --runs N, --out FILE).
+if [[ ${BENCH_ROLLOUT:-1} != 0 ]]; then
+  if [[ -x build/bin/cohort && -x build/bin/profile-api && -x build/bin/cohort-loadgen ]]; then
+    echo "== bench/rollout/aa_runs.py"
+    quick=()
+    if [[ ${BENCH_QUICK:-0} == 1 || ${BENCH_ROLLOUT:-1} == quick ]]; then quick=(--quick); fi
+    # shellcheck disable=SC2086
+    PYENV_VERSION=system python3 bench/rollout/aa_runs.py "${quick[@]}" ${BENCH_ROLLOUT_ARGS:-}
+  else
+    echo "== bench/rollout skipped: build/bin/cohort, profile-api or cohort-loadgen is not built"
+  fi
+fi

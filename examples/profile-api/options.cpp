@@ -33,7 +33,7 @@ bool parse_unsigned(std::string_view text, Int& out) {
 const char* usage_text() {
   return "usage: profile-api --port N [--host ADDR] [--api v1.0|v1.1] [--version-label TEXT]\n"
          "                   [--error-rate 0.03] [--latency-ms 80] [--latency-jitter-ms 40]\n"
-         "                   [--threads N]\n"
+         "                   [--tail-share 0.02 --tail-latency-ms 40] [--threads N]\n"
          "                   [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n";
 }
 
@@ -123,6 +123,20 @@ parse_outcome parse_options(const std::vector<std::string>& args) {
       if (!parse_double(value, opts.latency_jitter_ms) || opts.latency_jitter_ms < 0.0) {
         return bad("a non-negative number of milliseconds");
       }
+    } else if (flag == "--tail-share") {
+      if (!take()) {
+        return missing();
+      }
+      if (!parse_double(value, opts.tail_share) || opts.tail_share < 0.0 || opts.tail_share > 1.0) {
+        return bad("a share between 0 and 1");
+      }
+    } else if (flag == "--tail-latency-ms") {
+      if (!take()) {
+        return missing();
+      }
+      if (!parse_double(value, opts.tail_latency_ms) || opts.tail_latency_ms < 0.0) {
+        return bad("a non-negative number of milliseconds");
+      }
     } else if (flag == "--threads") {
       if (!take()) {
         return missing();
@@ -153,6 +167,9 @@ parse_outcome parse_options(const std::vector<std::string>& args) {
   }
   if (!opts.tls_client_ca.empty() && opts.tls_cert.empty()) {
     return usage_error{"--tls-client-ca needs --tls-cert and --tls-key"};
+  }
+  if (opts.tail_share > 0.0 && opts.tail_latency_ms <= 0.0) {
+    return usage_error{"--tail-share needs --tail-latency-ms"};
   }
   if (opts.version_label.empty()) {
     opts.version_label = opts.api == api_version::v1_0 ? "v1.0" : "v1.1";

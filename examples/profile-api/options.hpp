@@ -19,6 +19,10 @@ struct options {
   double error_rate = 0.0;    // share of /profile requests that answer 500
   double latency_ms = 0.0;
   double latency_jitter_ms = 0.0;
+  // A slow tail: this share of /profile requests takes tail_latency_ms instead
+  // of latency_ms +- jitter (a tail-only regression for the rollout bench).
+  double tail_share = 0.0;
+  double tail_latency_ms = 0.0;
   unsigned threads = 1;
   // TLS (all PEM files): serve HTTPS with this certificate chain and key; with
   // tls_client_ca, require a client certificate signed by that CA (mTLS).

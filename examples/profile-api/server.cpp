@@ -298,11 +298,15 @@ class session {
                                  error_body("no such path", version_label), head);
   }
 
-  // latency +- uniform jitter, never below zero; a timer, so the thread keeps serving.
+  // latency +- uniform jitter, never below zero (or, for a --tail-share of
+  // requests, the tail latency); a timer, so the thread keeps serving.
   net::awaitable<void> injected_delay() {
     const auto& o = state_->opts;
     double ms = o.latency_ms;
-    if (o.latency_jitter_ms > 0.0) {
+    if (o.tail_share > 0.0 &&
+        std::uniform_real_distribution<double>(0.0, 1.0)(rng()) < o.tail_share) {
+      ms = o.tail_latency_ms;
+    } else if (o.latency_jitter_ms > 0.0) {
       ms +=
           std::uniform_real_distribution<double>(-o.latency_jitter_ms, o.latency_jitter_ms)(rng());
     }

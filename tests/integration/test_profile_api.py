@@ -147,6 +147,20 @@ class InjectedFaults(unittest.TestCase):
                 http_get(b.port, "/profile")
                 self.assertGreaterEqual(time.monotonic() - start, 0.050)
 
+    def test_tail_latency_replaces_the_usual_latency(self):
+        # Every request in the tail: 300 ms instead of the usual 0 ms.
+        with start_backend(tail_share=1, tail_latency_ms=300) as b:
+            for _ in range(3):
+                start = time.monotonic()
+                status, _, _ = http_get(b.port, "/profile")
+                self.assertEqual(status, 200)
+                self.assertGreaterEqual(time.monotonic() - start, 0.300)
+        # No request in the tail: the usual latency.
+        with start_backend(tail_share=0, tail_latency_ms=5000) as b:
+            start = time.monotonic()
+            http_get(b.port, "/profile")
+            self.assertLess(time.monotonic() - start, 2.0)
+
     def test_latency_does_not_block_the_thread(self):
         # One thread, 20 concurrent delayed requests: a blocking sleep would
         # need 20 x 300 ms; a timer serves them all in about 300 ms.
@@ -362,7 +376,9 @@ class Process(unittest.TestCase):
 
     def test_bad_flags_exit_2(self):
         for argv in (["--port", "x"], ["--port", "0", "--api", "v2"], ["--api", "v1.0"],
-                     ["--port", "0", "--error-rate", "1.5"], ["--port", "0", "--bogus"]):
+                     ["--port", "0", "--error-rate", "1.5"], ["--port", "0", "--bogus"],
+                     ["--port", "0", "--tail-share", "0.02"],
+                     ["--port", "0", "--tail-share", "2", "--tail-latency-ms", "40"]):
             proc = subprocess.run([binary("profile-api")] + argv, capture_output=True,
                                   timeout=10)
             self.assertEqual(proc.returncode, 2, argv)
