@@ -30,7 +30,7 @@ fi
 # rollout: real A/A rollouts (false-rollback rate with its 95% interval) and
 # regression rollouts (errors 1%->5%, latency x1.2, a slow 2% tail: detection
 # and canary requests to rollback), at sub-ms and 20 ms latency, with and
-# without a busy neighbour (bench/rollout/, docs/analysis.md). About 35 minutes;
+# without a busy neighbour (bench/rollout/, docs/analysis.md). About 30 minutes;
 # BENCH_ROLLOUT=0 skips it, BENCH_QUICK=1 (or BENCH_ROLLOUT=quick) runs about 10;
 # BENCH_ROLLOUT_ARGS adds options (scenarios, --runs N, --out FILE).
 if [[ ${BENCH_ROLLOUT:-1} != 0 ]]; then
