@@ -148,6 +148,18 @@ struct machine::context {
 
 machine::machine(config::rollout_config cfg) : cfg_(std::move(cfg)) {}
 
+void machine::keep_evidence_from(machine& previous) {
+  const auto& a = cfg_.analysis.sequential;
+  const auto& b = previous.cfg_.analysis.sequential;
+  const bool same_test = a && b && a->alpha == b->alpha && a->tolerance == b->tolerance &&
+                         a->floor == b->floor && a->client_errors == b->client_errors;
+  if (same_test && cfg_.canary == previous.cfg_.canary && cfg_.baseline == previous.cfg_.baseline &&
+      cfg_.stable == previous.cfg_.stable) {
+    monitor_ = std::move(previous.monitor_);
+    monitor_run_ = previous.monitor_run_;
+  }
+}
+
 std::size_t machine::step_count() const {
   return std::max<std::size_t>(1, cfg_.steps.size());
 }

@@ -119,6 +119,11 @@ class machine {
 
   const config::rollout_config& config() const { return cfg_; }
 
+  // Takes the sequential test's evidence from the machine this one replaces
+  // (a reload) when the test is configured the same and compares the same
+  // arms; a reload that changes neither must not reset it to e = 1.
+  void keep_evidence_from(machine& previous);
+
  private:
   struct context;
   void restart(context& c, const std::string& fingerprint, std::string message) const;

@@ -351,7 +351,9 @@ void controller::reconfigure(const config::config& cfg) {
       auto m = std::move(it->second);
       rollouts_.erase(it);
       m->cfg = r;
+      rollout::machine previous = std::move(m->machine);
       m->machine = rollout::machine(r);
+      m->machine.keep_evidence_from(previous);
       m->fingerprint = rollout::canary_fingerprint(cfg, r);
       m->canary_endpoints = rollout::subset_endpoints(cfg, r.service, r.canary);
       m->stable_endpoints = rollout::subset_endpoints(cfg, r.service, r.stable);

@@ -170,6 +170,31 @@ TEST(machine, no_traffic_holds_until_the_deadline_then_fails) {
       << d.record.reason;
 }
 
+TEST(machine, a_reload_keeps_the_sequential_evidence) {
+  driver d(reference_config());
+  start(d);
+  for (int i = 0; i < 5; ++i) {
+    d.tick(evidence(100));
+  }
+  ASSERT_TRUE(d.record.last_analysis.sequential);
+  const auto seconds = d.record.last_analysis.sequential->seconds;
+  ASSERT_GE(seconds, 5u);
+  // What the controller does on a reload that leaves the rollout's test alone.
+  machine reloaded(reference_config());
+  reloaded.keep_evidence_from(d.m);
+  d.m = std::move(reloaded);
+  d.tick(evidence(100));
+  EXPECT_EQ(d.record.last_analysis.sequential->seconds, seconds + 1) << "not reset to zero";
+  // A different test (another alpha) starts from zero.
+  auto other = reference_config();
+  other.analysis.sequential->alpha = 0.05;
+  machine changed(other);
+  changed.keep_evidence_from(d.m);
+  d.m = std::move(changed);
+  d.tick(evidence(100));
+  EXPECT_EQ(d.record.last_analysis.sequential->seconds, 1u);
+}
+
 TEST(machine, a_quiet_service_holds_indefinitely) {
   driver d(reference_config());
   start(d);
