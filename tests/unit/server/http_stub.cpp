@@ -42,7 +42,7 @@ void http_stub::on(const std::string& path, answer a) {
 void http_stub::release(const std::string& path, const answer& a) {
   for (auto it = held_.begin(); it != held_.end();) {
     if ((*it)->path == path) {
-      answer_on((*it)->socket, a);
+      answer_on((*it)->socket, a, path);
       it = held_.erase(it);
     } else {
       ++it;
@@ -122,25 +122,41 @@ net::awaitable<void> http_stub::serve(net::tcp_socket socket) {
     held_.push_back(std::make_unique<held_request>(held_request{r.path, std::move(shared)}));
     co_return;
   }
-  answer_on(std::move(shared), a);
+  answer_on(std::move(shared), a, r.path);
 }
 
-void http_stub::answer_on(std::shared_ptr<net::tcp_socket> socket, const answer& a) {
+std::size_t http_stub::answered(std::string_view path) const {
+  const auto it = answered_.find(path);
+  return it == answered_.end() ? 0 : it->second;
+}
+
+void http_stub::answer_on(std::shared_ptr<net::tcp_socket> socket, const answer& a,
+                          std::string path) {
   if (a.close) {
     net::error_code ignored;
     socket->close(ignored);
+    ++answered_[path];
     return;
   }
-  auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(a.status) +
-                                            " Stub\r\nContent-Type: application/json\r\n" +
-                                            "Content-Length: " + std::to_string(a.body.size()) +
-                                            "\r\nConnection: close\r\n\r\n" + a.body);
-  asio::async_write(*socket, asio::buffer(*text),
-                    [socket, text](const net::error_code&, std::size_t) {
-                      net::error_code ignored;
-                      socket->shutdown(net::tcp::socket::shutdown_both, ignored);
-                      socket->close(ignored);
-                    });
+  std::string text = "HTTP/1.1 " + std::to_string(a.status) +
+                     " Stub\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(a.body.size()) + "\r\nConnection: close\r\n\r\n" + a.body;
+  // Parameters by value: they live in the coroutine's frame.
+  asio::co_spawn(
+      ctx_,
+      [](http_stub* self, std::shared_ptr<bool> alive, std::shared_ptr<net::tcp_socket> s,
+         std::string out, std::string at) -> net::awaitable<void> {
+        co_await asio::async_write(*s, asio::buffer(out), net::use_nothrow);
+        net::error_code ignored;
+        s->shutdown(net::tcp::socket::shutdown_send, ignored);
+        // The client closes once it has read the answer (it sends Connection: close).
+        char byte = 0;
+        co_await s->async_read_some(asio::buffer(&byte, 1), net::use_nothrow);
+        if (*alive) {
+          ++self->answered_[at];
+        }
+      }(this, alive_, std::move(socket), std::move(text), std::move(path)),
+      asio::detached);
 }
 
 }  // namespace cohort::testing

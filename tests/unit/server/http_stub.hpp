@@ -63,13 +63,16 @@ class http_stub {
 
   std::size_t count(std::string_view path) const;  // requests received at path
   std::size_t held(std::string_view path) const;   // received and not answered yet
+  // Answered, and the client has read the answer and closed the connection:
+  // the caller's code after its request has run.
+  std::size_t answered(std::string_view path) const;
   std::vector<request> received(std::string_view path) const;
 
  private:
   struct held_request;
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve(net::tcp_socket socket);
-  void answer_on(std::shared_ptr<net::tcp_socket> socket, const answer& a);
+  void answer_on(std::shared_ptr<net::tcp_socket> socket, const answer& a, std::string path);
 
   net::asio::io_context& ctx_;
   net::tcp_acceptor acceptor_;
@@ -77,6 +80,7 @@ class http_stub {
   std::map<std::string, answer, std::less<>> answers_;
   std::vector<request> requests_;
   std::vector<std::unique_ptr<held_request>> held_;
+  std::map<std::string, std::size_t, std::less<>> answered_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
