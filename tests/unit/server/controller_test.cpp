@@ -528,19 +528,21 @@ TEST_F(controller_test, a_rollback_hook_answering_2xx_rolls_back) {
 
 class reload_mid_tick : public controller_test {
  protected:
-  std::string metrics_of(int count) {
+  std::string metrics_of(int count,
+                         const std::string& steps = "[ { weight: 10% }, { weight: 50% } ]",
+                         int min_requests = 1000) {
     std::string prom = "{ name: checkout-errors, max: 0.5, prometheus: { address: \"" +
                        stub().url("") + "\", query: 'sum(rate(checkout_errors[1m]))' } }";
     std::string list = count == 1 ? prom
                                   : "{ name: success-rate, min: 99% }, " + prom +
                                         ", { name: latency-p99, max: 500ms }";
-    return "    steps: [ { weight: 10% }, { weight: 50% } ]\n"
+    return "    steps: " + steps +
+           "\n"
            "    analysis:\n"
            "      interval: 1s\n"
            "      threshold: 1\n"
-           "      min_requests: 1000\n"
-           "      metrics: [ " +
-           list + " ]\n";
+           "      min_requests: " +
+           std::to_string(min_requests) + "\n      metrics: [ " + list + " ]\n";
   }
   spec with(int metrics) {
     spec s;
@@ -563,6 +565,8 @@ class reload_mid_tick : public controller_test {
   }
 
   const std::string path = "/api/v1/query";
+  const http_stub::answer passing = http_stub::answer::with(
+      200, R"({"status":"success","data":{"resultType":"scalar","result":[1,"0"]}})");
   // 7 errors per second: far above max 0.5 with threshold 1, so an applied
   // analysis would roll back at once.
   const http_stub::answer failing = http_stub::answer::with(
@@ -724,6 +728,28 @@ TEST_F(controller_test, a_canary_answering_403_is_rolled_back_and_an_a_a_is_not)
   interval(50, 403);
   EXPECT_EQ(phase(), "RollingBack");
   EXPECT_EQ(routing().phase, mode::rolled_back);
+}
+
+// An operator's resume while the interval's query hangs: the evidence was
+// gathered during the manual pause, and must not complete the step the resume
+// started (here the last one, so the canary would be promoted on it).
+TEST_F(reload_mid_tick, a_resume_while_a_query_hangs_does_not_lend_the_pause_its_evidence) {
+  spec s;
+  s.body = metrics_of(1, "[ { weight: 10% }, { pause: manual }, { weight: 50% } ]", 20);
+  stub().on(path, passing);
+  begin(s);
+  interval(50);
+  ASSERT_EQ(phase(), "Paused");
+  hang_then(
+      [&] {
+        ASSERT_TRUE(ctl->act(name, rollout::action::resume));
+        later(300ms);  // Prometheus answers a moment after the resume
+      },
+      passing);
+  EXPECT_EQ(step(), 3);
+  EXPECT_EQ(phase(), "Progressing") << state()["reason"];
+  EXPECT_EQ(state()["step_requests"], 0);
+  EXPECT_EQ(routing().weight, 5000);
 }
 
 }  // namespace
