@@ -70,6 +70,11 @@ bool widens(const routing::rollout_state& from, const routing::rollout_state& to
   });
 }
 
+// Which step of which run a record holds: evidence belongs to one.
+auto step_of(const rollout::rollout_record& r) {
+  return std::make_tuple(r.run_started, r.step, r.started);
+}
+
 bool promoted(rollout::phase p) {
   return p == rollout::phase::promoting || p == rollout::phase::succeeded;
 }
@@ -578,14 +583,16 @@ awaitable<void> controller::tick(managed& m) {
   const auto now = clock_.steady();
   if (now >= m.next_analysis) {
     m.next_analysis = now + m.cfg.analysis.interval;
+    const auto gathered_for = step_of(m.record);
     auto ev = gather(m, metrics_second() - 1);
     // A copy: a reload while a query waits replaces m.cfg (and may change the metric count).
     const auto checks = m.cfg.analysis.metrics;
     for (std::size_t i = 0; i < checks.size(); ++i) {
       if (checks[i].prometheus) {
         const auto value = co_await query_prometheus(*checks[i].prometheus);
-        if (m.removed || m.generation != generation) {
-          // The evidence was gathered for a configuration that is gone.
+        if (m.removed || m.generation != generation || step_of(m.record) != gathered_for) {
+          // The evidence was gathered for a configuration that is gone, or
+          // for a step an operator's action (resume, retry) has since ended.
           m.outcomes.insert(m.outcomes.begin(), in.webhooks.begin(), in.webhooks.end());
           m.ticking = false;
           co_return;
@@ -667,11 +674,11 @@ bool controller::apply(managed& m, rollout::transition t) {
     }
   }
   const bool written_first = persist && toward_canary;
-  const auto steps_before = std::make_tuple(m.record.run_started, m.record.step, m.record.started);
+  const auto steps_before = step_of(m.record);
   const bool phase_changed = t.next.current != m.record.current || t.next.step != m.record.step;
   const bool analysed = t.next.last_analysis.at != m.record.last_analysis.at;
   m.record = std::move(t.next);
-  if (steps_before != std::make_tuple(m.record.run_started, m.record.step, m.record.started)) {
+  if (steps_before != step_of(m.record)) {
     // A new step or run: its evidence starts after this second.
     m.step_epoch = metrics_second();
     m.fed_through = std::max(m.fed_through, m.step_epoch);
