@@ -416,6 +416,20 @@ void controller::stop() {
   if (timer_) {
     timer_->cancel();
   }
+  // A rollback applied while the store refused writes lives only in this
+  // process: one last attempt before it exits, whatever the back-off says.
+  for (auto& [name, m] : rollouts_) {
+    m->next_retry = {};
+  }
+  retry_writes();
+  for (const auto& [name, m] : rollouts_) {
+    if (m->unpersisted) {
+      log::error(
+          "exiting with a rollout state the store never took: a restart resumes from the "
+          "older stored state",
+          {{"rollout", name}, {"phase", rollout::to_string(m->record.current)}});
+    }
+  }
 }
 
 awaitable<void> controller::tick_loop() {
