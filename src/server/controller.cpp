@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <fstream>
 
 #include "common/log.hpp"
 #include "common/monotonic.hpp"
@@ -77,6 +78,26 @@ auto step_of(const rollout::rollout_record& r) {
 
 bool promoted(rollout::phase p) {
   return p == rollout::phase::promoting || p == rollout::phase::succeeded;
+}
+
+// The rollback journal: one line per rollback the state store refused to
+// take, "<rollout>\t<run started, ms>\t<canary fingerprint>", appended after
+// users were moved. A restart that finds its run there resumes rolled back
+// instead of from the older stored state. A retry is a new run: not matched.
+std::string journal_line(const rollout::rollout_record& r) {
+  return r.name + "\t" + std::to_string(r.run_started.time_since_epoch().count()) + "\t" +
+         r.canary_fingerprint;
+}
+
+bool journal_has(const std::string& path, const std::string& line) {
+  std::ifstream in(path);
+  std::string l;
+  while (std::getline(in, l)) {
+    if (l == line) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string iso_time(std::int64_t millis) {
@@ -229,6 +250,20 @@ std::unique_ptr<controller::managed> controller::restore(const config::config& c
     m->record = std::move(*parsed);
     m->rev = got->rev;
     rollout::rebase_steady(m->record, clock_.wall(), steady_ms());
+    if (!journal_.empty() && !rollout::is_terminal(m->record.current) &&
+        journal_has(journal_, journal_line(m->record))) {
+      // This run was rolled back before the restart, and the store never took it.
+      m->record.current = rollout::phase::failed;
+      m->record.pending_gate = rollout::gate::none;
+      m->record.reason = "rolled back before a restart (from " + journal_ + ")";
+      rollout::add_event(m->record, clock_.wall(), "warn",
+                         "Canary failed! " + r.name +
+                             " was rolled back before a restart; users are all on stable");
+      m->unpersisted = true;
+      log::warn("rollout resumes rolled back: the state store never took its rollback",
+                {{"rollout", r.name}, {"journal", journal_}});
+      return m;
+    }
     if (m->record.pending_gate != rollout::gate::none) {
       // The calls asked for before the restart died with the old process and
       // their answers will never come: forget the gate, so the machine asks it
@@ -289,6 +324,9 @@ result<bool> controller::start(const config::config& cfg,
       return error{"state store '" + cfg.state.store + "': " + opened.err().message};
     }
     store_ = std::move(*opened);
+    if (cfg.state.store.starts_with("sqlite:")) {
+      journal_ = cfg.state.store.substr(7) + ".rollbacks";
+    }
   }
   for (const auto& r : cfg.rollouts) {
     if (r.steps.empty()) {
@@ -455,6 +493,26 @@ awaitable<void> controller::tick_all() {
     }
   }
   retired_.clear();
+}
+
+void controller::journal_rollback(const rollout::rollout_record& r) {
+  if (journal_.empty() ||
+      (r.current != rollout::phase::rolling_back && r.current != rollout::phase::failed)) {
+    return;
+  }
+  const auto line = journal_line(r);
+  if (journal_has(journal_, line)) {
+    return;
+  }
+  std::ofstream out(journal_, std::ios::app);
+  out << line << "\n";
+  out.flush();
+  if (!out) {
+    log::error(
+        "cannot write the rollback journal either: a restart before the store takes the "
+        "rollback resumes from the older state",
+        {{"rollout", r.name}, {"journal", journal_}});
+  }
 }
 
 void controller::retry_writes() {
@@ -709,6 +767,9 @@ bool controller::apply(managed& m, rollout::transition t) {
           {{"rollout", m.cfg.name}, {"phase", rollout::to_string(m.record.current)}});
     }
     m.unpersisted = true;
+  }
+  if (persist && m.unpersisted) {
+    journal_rollback(m.record);
   }
   if (sink_ && analysed) {
     // The evidence of every verdict, as stored with the record.

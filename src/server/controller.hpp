@@ -91,6 +91,8 @@ class controller {
   // Stores the record (a compare-and-swap on the revision read); the error, if any.
   std::optional<store::store_errc> write(managed& m, const rollout::rollout_record& next);
   void retry_writes();
+  // Notes a rollback the store refused in the journal beside it (see controller.cpp).
+  void journal_rollback(const rollout::rollout_record& r);
   std::chrono::milliseconds steady_ms() const;
   std::uint64_t metrics_second() const;
   void call_webhook(managed& m, rollout::call_webhook call);
@@ -107,6 +109,7 @@ class controller {
   std::map<std::tuple<std::string, std::string, std::string>, double> checks_;
   clocks clock_;
   std::uint64_t store_write_failures_ = 0;
+  std::string journal_;  // the rollback journal's path; empty: none (not SQLite)
   std::unique_ptr<net::steady_timer> timer_;
   bool stopped_ = false;
   bool reconfiguring_ = false;

@@ -304,6 +304,30 @@ class RollbackNeverWaits(JudgementTestCase):
         self.assert_all_on_stable(gw, f"rollback:{ROLLOUT}", PROBE_USERS[:100])
 
 
+    def test_an_abort_the_store_refused_survives_kill9_and_a_recovered_store(self):
+        """Finding 4, the restart: an abort applied while the state file is
+        read-only, then kill -9 before the store took it, then the file
+        writable again. The stored state is still the one before the abort; the
+        rollback journal beside it (state.db.rollbacks) makes the restarted
+        gateway resume rolled back, not send users back onto the canary."""
+        gw = self.half_on_the_canary()
+        files = [os.path.join(gw.dir, f) for f in ("state.db", "state.db-wal")]
+        files = [f for f in files if os.path.exists(f)]
+        self.freeze(files)
+        status, _, body = http_get(gw.admin_port, f"/api/v1/rollouts/{ROLLOUT}/abort",
+                                   method="POST")
+        self.assertEqual(status, 200, body)
+        self.assert_all_on_stable(gw, f"rollback:{ROLLOUT}", PROBE_USERS[:100])
+        gw.kill9()
+        self.thaw(files)
+        gw.start()
+        gw.wait_for_log(msg_is("rollout resumes rolled back: the state store never took its "
+                               "rollback"), timeout=5)
+        self.assert_all_on_stable(gw, f"rollback:{ROLLOUT}", PROBE_USERS[:100])
+        state = self.wait_phase(gw, "Failed", 5)
+        self.assertTrue(state["reason"].startswith("rolled back before a restart"), state)
+
+
 class CohortStepBaseline(JudgementTestCase):
     """Finding 6: a step with no baseline traffic passed on no comparison."""
 
