@@ -301,7 +301,7 @@ int cmd_describe(std::vector<std::string> args) {
     std::printf("Next:           %s\n", json_text(r, "next_action").c_str());
   }
   if (r.value("state_stored", true) == false) {
-    std::printf("State store:    NOT STORED (the store refuses writes; retried every second)\n");
+    std::printf("State store:    NOT STORED (the store refuses writes; retried)\n");
   }
   if (r.value("held_on_stable", false)) {
     std::printf("Held:           every user on stable until the state can be stored\n");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/units.hpp"
@@ -308,6 +309,12 @@ struct prometheus_query {
 // A threshold check. Values are in the metric's unit: a ratio 0..1 for
 // success-rate / error-rate ("99%" -> 0.99), seconds for latency-* ("500ms" ->
 // 0.5), a count for requests, the raw value for prometheus metrics.
+// A built-in metric measured as a share of requests (0..1): success-rate,
+// request-success-rate, error-rate, the 2xx/4xx/5xx rates and increases.
+bool is_share_metric(std::string_view name);
+// A built-in metric that is the canary's share minus the control arm's.
+bool is_comparative_metric(std::string_view name);
+
 struct metric_check {
   // success-rate (non-5xx share), request-success-rate (the same; Flagger's
   // name, its threshold written as a percentage), error-rate (5xx share),

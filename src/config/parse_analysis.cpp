@@ -60,13 +60,6 @@ const std::vector<std::string>& built_in_metrics() {
   return names;
 }
 
-// Shares of requests, written as 99% or 0.99.
-bool is_ratio(const std::string& metric) {
-  return metric == "success-rate" || metric == "error-rate" || metric == "2xx-rate" ||
-         metric == "4xx-rate" || metric == "5xx-rate" || metric == "4xx-increase" ||
-         metric == "5xx-increase";
-}
-
 // Checks a threshold against the unit of the metric; the problem, if any.
 std::optional<std::string> unit_problem(const std::string& metric, const std::string& key,
                                         const threshold& t) {
@@ -80,7 +73,7 @@ std::optional<std::string> unit_problem(const std::string& metric, const std::st
         (t.form == threshold_form::number && (t.value < 0 || t.value > 100))) {
       return written + " is not a percentage between 0 and 100";
     }
-  } else if (is_ratio(metric)) {
+  } else if (is_share_metric(metric)) {  // written as 99% or 0.99
     if (t.form == threshold_form::duration) {
       return written + " is not a ratio (like 99% or 0.99)";
     }
@@ -308,3 +301,17 @@ void parse_analysis(context& cx, const field& f, const std::string& what, analys
 }
 
 }  // namespace cohort::config::detail
+
+namespace cohort::config {
+
+bool is_comparative_metric(std::string_view name) {
+  return name == "4xx-increase" || name == "5xx-increase";
+}
+
+bool is_share_metric(std::string_view name) {
+  return name == "success-rate" || name == "request-success-rate" || name == "error-rate" ||
+         name == "2xx-rate" || name == "4xx-rate" || name == "5xx-rate" ||
+         is_comparative_metric(name);
+}
+
+}  // namespace cohort::config

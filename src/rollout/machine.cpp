@@ -31,18 +31,15 @@ std::string trimmed(double v, int decimals) {
   return s;
 }
 
-bool is_ratio_metric(const std::string& name) {
-  return name == "success-rate" || name == "error-rate" || name == "request-success-rate" ||
-         name == "2xx-rate" || name == "4xx-rate" || name == "5xx-rate" || name == "4xx-increase" ||
-         name == "5xx-increase";
-}
+using config::is_comparative_metric;
+using config::is_share_metric;
 bool is_latency_metric(const std::string& name) {
   return name.rfind("latency-", 0) == 0;
 }
 
 // How a halt line names the metric: "success rate", "latency p99".
 std::string metric_label(const std::string& name) {
-  if (is_ratio_metric(name) || is_latency_metric(name)) {
+  if (is_share_metric(name) || is_latency_metric(name)) {
     std::string s = name;
     std::replace(s.begin(), s.end(), '-', ' ');
     return s;
@@ -52,7 +49,7 @@ std::string metric_label(const std::string& name) {
 
 // The observed value keeps two decimals ("98.20%"), the threshold as written ("99%").
 std::string format_value(const std::string& name, double v, bool threshold) {
-  if (is_ratio_metric(name)) {
+  if (is_share_metric(name)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.2f", v * 100);
     return (threshold ? trimmed(v * 100, 2) : std::string(buf)) + "%";
@@ -74,10 +71,6 @@ bool analysing(phase p) {
 // Without a baseline the canary is compared with stable (Kayenta's common setup).
 std::string control_name(const config::rollout_config& r) {
   return r.baseline.empty() ? "stable" : "baseline";
-}
-
-bool is_comparative_metric(const std::string& name) {
-  return name == "4xx-increase" || name == "5xx-increase";
 }
 
 std::chrono::milliseconds steady_of(const tick_input& in) {
@@ -137,7 +130,6 @@ struct machine::context {
     next.reason = std::move(reason);
   }
   void call(const config::rollout_config& cfg, webhook_type type, bool gate) {
-    // Gates and polls are asked of every hook of their type; notifications too.
     for (const auto& w : cfg.webhooks) {
       if (w.type == type) {
         hooks.push_back(hook_request{&w, gate, {}});
@@ -660,7 +652,7 @@ transition machine::tick(const rollout_record& current, const tick_input& in) {
   }
   if (r.started && analysing(r.current)) {
     roll_back_if_asked(c, in.webhooks);
-    if (is_terminal(r.current) || r.current == phase::rolling_back) {
+    if (r.current == phase::rolling_back) {
       return finish(current, c);
     }
   }

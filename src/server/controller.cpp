@@ -145,7 +145,7 @@ std::optional<double> builtin_value(const std::string& name, const metrics::wind
   if (name == "5xx-rate") {
     return share_of(w.classes[4], w.requests);
   }
-  if (name == "4xx-increase" || name == "5xx-increase") {
+  if (config::is_comparative_metric(name)) {
     if (control == nullptr || control->requests == 0) {
       return std::nullopt;  // nothing to compare with
     }
@@ -725,7 +725,7 @@ bool controller::apply(managed& m, rollout::transition t) {
   });
   // Toward the canary: stored first, so a crash never leaves users on a state
   // that was not saved. Toward stable (or sideways): applied first, whatever
-  // the store does; a failed write is retried every second.
+  // the store does; a failed write is retried, backing off (retry_writes).
   const bool toward_canary =
       widens(rollout::to_routing_state(m.record), rollout::to_routing_state(t.next));
   if (persist && toward_canary) {
@@ -763,7 +763,7 @@ bool controller::apply(managed& m, rollout::transition t) {
     if (!m.unpersisted) {
       log::error(
           "cannot persist a rollout transition; applied anyway (it sends nobody to the "
-          "canary) and retried every second",
+          "canary) and retried",
           {{"rollout", m.cfg.name}, {"phase", rollout::to_string(m.record.current)}});
     }
     m.unpersisted = true;
