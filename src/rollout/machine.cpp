@@ -167,15 +167,6 @@ config::step_config machine::step_at(std::uint32_t index) const {
   return cfg_.steps.at(index);
 }
 
-const config::webhook_config* machine::hook_named(const std::string& name) const {
-  for (const auto& w : cfg_.webhooks) {
-    if (webhook_name(w) == name) {
-      return &w;
-    }
-  }
-  return nullptr;
-}
-
 bool machine::compares() const {
   const auto& a = cfg_.analysis;
   return a.sequential || a.judge ||
@@ -185,8 +176,7 @@ bool machine::compares() const {
 
 void machine::roll_back_if_asked(context& c, const std::vector<webhook_outcome>& outcomes) const {
   for (const auto& o : outcomes) {
-    const auto* hook = hook_named(o.name);
-    if (o.ok && hook != nullptr && hook->type == webhook_type::rollback) {
+    if (o.ok && o.type == webhook_type::rollback) {
       roll_back(c, "rollback webhook " + o.name + " " + o.detail);
       return;
     }
@@ -390,9 +380,7 @@ void machine::resolve_gate(context& c, const std::vector<webhook_outcome>& outco
       }
       r.reason = std::string(to_string(g)) + " webhook " + o->name + " failed" +
                  (o->detail.empty() ? "" : ": " + o->detail);
-      const auto* hook = hook_named(o->name);
-      counts = counts || (hook != nullptr && (hook->type == webhook_type::pre_rollout ||
-                                              hook->type == webhook_type::rollout));
+      counts = counts || o->type == webhook_type::pre_rollout || o->type == webhook_type::rollout;
     }
     if (counts) {
       ++r.failed_checks;

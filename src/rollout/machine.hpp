@@ -56,6 +56,7 @@ struct webhook_outcome {
   std::string name;  // the webhook's name (its type's name when the file gives none)
   bool ok = false;   // 2xx within the timeout (after the caller's retries)
   std::string detail;
+  config::webhook_type type = config::webhook_type::event;  // as in the call_webhook effect
 };
 
 struct tick_input {
@@ -135,7 +136,6 @@ class machine {
   void try_advance(context& c);
   void complete_step(context& c) const;
   void roll_back_if_asked(context& c, const std::vector<webhook_outcome>& outcomes) const;
-  const config::webhook_config* hook_named(const std::string& name) const;
   bool compares() const;
   void advance(context& c) const;
   void begin_promotion(context& c) const;

@@ -689,10 +689,7 @@ awaitable<void> controller::tick(managed& m) {
   });
   if (t.next.pending_gate != rollout::gate::none && !asked_again) {
     for (const auto& o : given) {
-      const auto hook =
-          std::find_if(m.cfg.webhooks.begin(), m.cfg.webhooks.end(),
-                       [&](const auto& w) { return rollout::webhook_name(w) == o.name; });
-      if (hook == m.cfg.webhooks.end() || hook->type != config::webhook_type::rollback) {
+      if (o.type != config::webhook_type::rollback) {  // a poll's answer is for one tick
         m.outcomes.insert(m.outcomes.begin(), o);
       }
     }
@@ -852,7 +849,7 @@ void controller::call_webhook(managed& m, rollout::call_webhook call) {
         }
         if (call.gate) {
           if (auto it = rollouts_.find(rollout_name); it != rollouts_.end()) {
-            it->second->outcomes.push_back({call.name, ok, detail});
+            it->second->outcomes.push_back({call.name, ok, detail, call.type});
           }
         }
       },

@@ -112,7 +112,7 @@ struct driver {
       } else if (const auto* w = std::get_if<call_webhook>(&e)) {
         calls.push_back(*w);
         if (w->gate) {
-          outcomes.push_back(webhook_outcome{w->name, hook_ok(*w), "status 500"});
+          outcomes.push_back(webhook_outcome{w->name, hook_ok(*w), "status 500", w->type});
         }
       } else if (const auto* mi = std::get_if<metric_increment>(&e)) {
         counters[mi->name + "/" + mi->labels.back().second] += mi->delta;
